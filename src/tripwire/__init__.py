@@ -1,0 +1,13 @@
+"""tripwire-otel: make the quiet failures of LLM applications loud in OpenTelemetry."""
+
+from __future__ import annotations
+
+from tripwire.errors import BudgetExceededError, ConfigError, TripwireError
+from tripwire.version import __version__
+
+__all__ = [
+    "BudgetExceededError",
+    "ConfigError",
+    "TripwireError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""Mechanics shared by every instrumentor: spans, streams, content, guards, metrics."""

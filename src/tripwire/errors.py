@@ -1,0 +1,43 @@
+"""Exceptions tripwire raises on purpose (everything else it swallows and logs)."""
+
+from __future__ import annotations
+
+
+class TripwireError(Exception):
+    """Base class for exceptions raised by tripwire itself."""
+
+
+class ConfigError(TripwireError, ValueError):
+    """A setting has an invalid value; the message names the setting and the accepted values."""
+
+    def __init__(self, setting: str, value: object, accepted: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"invalid value {value!r} for {setting}: expected {accepted}")
+
+
+class BudgetExceededError(TripwireError):
+    """Raised before an LLM call in ``enforce`` mode when its budget scope is already spent.
+
+    Nothing is sent to the provider when this is raised.
+    """
+
+    def __init__(
+        self,
+        budget: str,
+        *,
+        limit: float,
+        spent: float,
+        unit: str = "usd",
+        scope: str = "",
+    ) -> None:
+        self.budget = budget
+        self.limit = limit
+        self.spent = spent
+        self.unit = unit
+        self.scope = scope
+        super().__init__(
+            f"budget {budget!r} exhausted: spent {spent:g} of {limit:g} {unit}"
+            + (f" (scope {scope})" if scope else "")
+        )

@@ -1,0 +1,337 @@
+"""One settings object, read from ``TRIPWIRE_*`` / ``OTEL_*`` variables and ``configure()``.
+
+Every setting is declared once in ``_SPECS`` with its variable, parser and accepted values, so
+validation, the README table (``docs/configuration.md``) and the error messages agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from tripwire.errors import ConfigError
+
+
+class ContentCapture(str, Enum):
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_span(self) -> bool:
+        return self in (ContentCapture.SPAN_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def on_event(self) -> bool:
+        return self in (ContentCapture.EVENT_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def enabled(self) -> bool:
+        return self is not ContentCapture.NO_CONTENT
+
+
+class BudgetMode(str, Enum):
+    FLAG = "flag"
+    ENFORCE = "enforce"
+
+
+@dataclass(frozen=True)
+class Settings:
+    capture_content: ContentCapture = ContentCapture.NO_CONTENT
+    content_max_length: int = 16384
+    content_redaction: tuple[str, ...] = ()
+    redactor: Callable[[str], str] | None = None
+    prices_file: str | None = None
+    budgets_file: str | None = None
+    budget_trace_usd: float | None = None
+    budget_trace_tokens: int | None = None
+    budget_mode: BudgetMode = BudgetMode.FLAG
+    budget_warn_ratio: float = 0.8
+    context_window_warning: float = 0.8
+    tool_loop_threshold: int = 3
+    retrieval_min_similarity: float = 0.5
+    retrieval_max_distance: float = 1.0
+    refusal_text_patterns: bool = True
+    state_max_entries: int = 10000
+    state_ttl_seconds: float = 3600.0
+    disabled_enrichers: frozenset[str] = field(default_factory=frozenset)
+    feature: str | None = None
+
+
+# --- parsers: each returns the parsed value or raises ValueError --------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_capture(raw: Any) -> ContentCapture:
+    if isinstance(raw, ContentCapture):
+        return raw
+    if isinstance(raw, bool):
+        return ContentCapture.SPAN_ONLY if raw else ContentCapture.NO_CONTENT
+    text = str(raw).strip()
+    if text.lower() in _TRUE:
+        return ContentCapture.SPAN_ONLY
+    if text.lower() in _FALSE or text == "":
+        return ContentCapture.NO_CONTENT
+    return ContentCapture(text.upper())
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _ratio(raw: Any) -> float:
+    value = _non_negative_float(raw)
+    if not 0 < value <= 1:
+        raise ValueError(raw)
+    return value
+
+
+def _optional_usd(raw: Any) -> float | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    value = _non_negative_float(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _optional_tokens(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    return _positive_int(raw)
+
+
+def _optional_path(raw: Any) -> str | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    path = os.fspath(raw)
+    if not os.path.isfile(path):
+        raise ValueError(raw)
+    return path
+
+
+def _string_list(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, (list, tuple, set, frozenset)):
+        return tuple(str(item) for item in raw)
+    return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+
+
+def _redaction(raw: Any) -> tuple[str, ...]:
+    from tripwire._core.redaction import validate_patterns
+
+    items = _string_list(raw)
+    validate_patterns(items)
+    return items
+
+
+def _enricher_names(raw: Any) -> frozenset[str]:
+    known = {"cost", "rollup", "budget", "refusal", "drift", "context_window", "tool_loop"}
+    items = frozenset(_string_list(raw))
+    if not items <= known:
+        raise ValueError(raw)
+    return items
+
+
+def _callable(raw: Any) -> Callable[[str], str] | None:
+    if raw is None or callable(raw):
+        return raw  # type: ignore[no-any-return]
+    raise ValueError(raw)
+
+
+def _optional_str(raw: Any) -> str | None:
+    text = str(raw).strip() if raw is not None else ""
+    return text or None
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    env: str | None
+    parse: Callable[[Any], Any]
+    accepted: str
+    doc: str
+
+
+_SPECS: tuple[_Spec, ...] = (
+    _Spec("capture_content", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", _parse_capture,
+          "one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT, true, false",
+          "Record prompts, completions, tool arguments and retrieval text. Off by default."),
+    _Spec("content_max_length", "TRIPWIRE_CONTENT_MAX_LENGTH", _positive_int,
+          "a positive integer (characters)",
+          "Cap on each recorded content attribute (message JSON, tool arguments)."),
+    _Spec("content_redaction", "TRIPWIRE_CONTENT_REDACTION", _redaction,
+          "comma-separated built-in names (email, card, phone, ipv4, secret) or regex:<pattern>",
+          "Redaction applied to content before it is recorded."),
+    _Spec("redactor", None, _callable, "a callable str -> str",
+          "Custom redaction function (configure() only)."),
+    _Spec("prices_file", "TRIPWIRE_PRICES_FILE", _optional_path, "a path to an existing JSON or YAML file",
+          "Price/context-window overlay for negotiated, fine-tuned or self-hosted models."),
+    _Spec("budgets_file", "TRIPWIRE_BUDGETS_FILE", _optional_path, "a path to an existing JSON or YAML file",
+          "Per-conversation, per-user and rolling-window budgets."),
+    _Spec("budget_trace_usd", "TRIPWIRE_BUDGET_TRACE_USD", _optional_usd, "a positive number of USD",
+          "Budget per trace (one request) in USD."),
+    _Spec("budget_trace_tokens", "TRIPWIRE_BUDGET_TRACE_TOKENS", _optional_tokens, "a positive integer",
+          "Budget per trace in tokens (input + output)."),
+    _Spec("budget_mode", "TRIPWIRE_BUDGET_MODE", BudgetMode, "one of flag, enforce",
+          "flag: mark spans, emit events and metrics. enforce: also refuse calls once a scope is spent."),
+    _Spec("budget_warn_ratio", "TRIPWIRE_BUDGET_WARN_RATIO", _ratio, "a number in (0, 1]",
+          "Share of a budget at which a warning is raised before it trips."),
+    _Spec("context_window_warning", "TRIPWIRE_CONTEXT_WINDOW_WARNING", _ratio, "a number in (0, 1]",
+          "Context-window utilization at which tripwire.context_window.warning is set."),
+    _Spec("tool_loop_threshold", "TRIPWIRE_TOOL_LOOP_THRESHOLD", _positive_int, "a positive integer",
+          "Same tool with the same arguments this many times in a trace sets tripwire.tool.loop."),
+    _Spec("retrieval_min_similarity", "TRIPWIRE_RETRIEVAL_MIN_SIMILARITY", _non_negative_float,
+          "a non-negative number", "Best similarity score below this marks a retrieval low_relevance."),
+    _Spec("retrieval_max_distance", "TRIPWIRE_RETRIEVAL_MAX_DISTANCE", _non_negative_float,
+          "a non-negative number", "Best distance above this marks a retrieval low_relevance."),
+    _Spec("refusal_text_patterns", "TRIPWIRE_REFUSAL_TEXT_PATTERNS", _parse_bool, "true or false",
+          "Detect refusals from captured output text (only when content capture is on)."),
+    _Spec("state_max_entries", "TRIPWIRE_STATE_MAX_ENTRIES", _positive_int, "a positive integer",
+          "Size bound of every cross-span table (traces, conversations, models)."),
+    _Spec("state_ttl_seconds", "TRIPWIRE_STATE_TTL_SECONDS", _non_negative_float, "a non-negative number of seconds",
+          "Age bound of every cross-span table."),
+    _Spec("disabled_enrichers", "TRIPWIRE_DISABLED_ENRICHERS", _enricher_names,
+          "comma-separated names among cost, rollup, budget, refusal, drift, context_window, tool_loop",
+          "Enrichers to switch off."),
+    _Spec("feature", "TRIPWIRE_FEATURE", _optional_str, "any short name",
+          "Default feature name used as a low-cardinality metric dimension."),
+)
+SPECS_BY_NAME = {spec.name: spec for spec in _SPECS}
+
+
+def _parse(spec: _Spec, raw: Any) -> Any:
+    try:
+        return spec.parse(raw)
+    except (ValueError, TypeError, KeyError):
+        raise ConfigError(spec.env or spec.name, raw, spec.accepted) from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    strict: bool = True,
+    errors: list[ConfigError] | None = None,
+) -> Settings:
+    """Build settings from ``env`` (default ``os.environ``) then ``overrides``.
+
+    ``strict=False`` is for auto-instrumentation: an invalid value is collected in ``errors``
+    (and the caller logs it) and that setting keeps its safe default, so the app still starts.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for spec in _SPECS:
+        if spec.env and spec.env in env:
+            try:
+                values[spec.name] = _parse(spec, env[spec.env])
+            except ConfigError as exc:
+                if strict:
+                    raise
+                if errors is not None:
+                    errors.append(exc)
+    for key, raw in (overrides or {}).items():
+        spec = SPECS_BY_NAME.get(key)
+        if spec is None:
+            raise ConfigError(key, raw, "a known setting: " + ", ".join(SPECS_BY_NAME))
+        try:
+            values[key] = _parse(spec, raw)
+        except ConfigError as exc:
+            if strict:
+                raise
+            if errors is not None:
+                errors.append(exc)
+    return Settings(**values)
+
+
+_lock = threading.Lock()
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings; read from the environment on first use."""
+    global _current
+    current = _current
+    if current is None:
+        with _lock:
+            if _current is None:
+                errors: list[ConfigError] = []
+                _current = load_settings(strict=False, errors=errors)
+                _log_errors(errors)
+            current = _current
+    return current
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (``None`` re-reads the environment on next use)."""
+    global _current
+    with _lock:
+        _current = settings
+    for callback in list(_listeners):
+        try:
+            callback()
+        except Exception:  # never let a cache reset break configuration
+            pass
+
+
+def update_settings(**overrides: Any) -> Settings:
+    """Validate ``overrides`` on top of the environment and install the result."""
+    settings = load_settings(overrides=overrides)
+    set_settings(settings)
+    return settings
+
+
+def replace_settings(**changes: Any) -> Settings:
+    """Copy the current settings with already-parsed ``changes`` (tests and tooling)."""
+    settings = dataclasses.replace(get_settings(), **changes)
+    set_settings(settings)
+    return settings
+
+
+_listeners: list[Callable[[], None]] = []
+
+
+def on_settings_change(callback: Callable[[], None]) -> None:
+    """Register a cache reset to run whenever settings change."""
+    _listeners.append(callback)
+
+
+def _log_errors(errors: list[ConfigError]) -> None:
+    if errors:
+        import logging
+
+        log = logging.getLogger("tripwire")
+        for exc in errors:
+            log.error("tripwire configuration: %s; this setting stays at its default", exc)
