@@ -1,0 +1,211 @@
+"""A small threaded HTTP server on 127.0.0.1 that fake provider servers build on.
+
+Each fake subclasses :class:`FakeServer` and implements :meth:`FakeServer.default_reply`;
+tests can queue replies with :meth:`FakeServer.enqueue` (consumed first-in first-out, one
+per request) to script sequences such as "429, then 200".
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+
+@dataclass
+class Reply:
+    """A complete HTTP reply with a body sent at once."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+def json_reply(payload: Any, status: int = 200, headers: dict[str, str] | None = None,
+               delay: float = 0.0) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), dict(headers or {}), "application/json", delay)
+
+
+@dataclass
+class StreamReply:
+    """A chunked reply written piece by piece (SSE, event streams, JSON lines).
+
+    ``abort_after``: close the connection after that many chunks without finishing the body,
+    as a server or proxy dying mid-stream does.
+    """
+
+    chunks: Iterable[bytes]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "text/event-stream"
+    abort_after: int | None = None
+    chunk_delay: float = 0.0
+
+
+def sse_event(data: Any, event: str | None = None) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data)
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {text}\n\n".encode()
+
+
+AnyReply = Reply | StreamReply
+ReplyFactory = Callable[[RecordedRequest], AnyReply]
+
+
+class FakeServer:
+    """Base of the fake provider servers. Use as a context manager or call start()/stop()."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._queue: collections.deque[AnyReply | ReplyFactory] = collections.deque()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> FakeServer:
+        handler = _make_handler(self)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__,
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` (no trailing slash)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- scripting ---------------------------------------------------------------------
+    def enqueue(self, *replies: AnyReply | ReplyFactory) -> None:
+        """Queue replies (or callables building one from the request) for the next requests."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+
+    def default_reply(self, request: RecordedRequest) -> AnyReply:
+        raise NotImplementedError
+
+    def _reply_for(self, request: RecordedRequest) -> AnyReply:
+        with self._lock:
+            self.requests.append(request)
+            queued = self._queue.popleft() if self._queue else None
+        if queued is None:
+            return self.default_reply(request)
+        return queued(request) if callable(queued) else queued
+
+
+def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = RecordedRequest(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            try:
+                reply = server._reply_for(request)
+            except Exception as exc:  # a bug in a fake must show up as a 500, not a hang
+                reply = json_reply({"error": {"message": f"fake server error: {exc!r}"}}, 500)
+            if isinstance(reply, StreamReply):
+                self._send_stream(reply)
+            else:
+                self._send(reply)
+
+        def _send(self, reply: Reply) -> None:
+            if reply.delay:
+                time.sleep(reply.delay)
+            self.send_response(reply.status)
+            self.send_header("content-type", reply.content_type)
+            self.send_header("content-length", str(len(reply.body)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def _send_stream(self, reply: StreamReply) -> None:
+            self.send_response(reply.status)
+            self.send_header("content-type", reply.content_type)
+            self.send_header("transfer-encoding", "chunked")
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            try:
+                for index, chunk in enumerate(reply.chunks):
+                    if reply.abort_after is not None and index >= reply.abort_after:
+                        self.close_connection = True
+                        self.wfile.flush()
+                        # Drop the socket without the terminating chunk: a truncated stream.
+                        self.connection.shutdown(2)
+                        return
+                    if reply.chunk_delay:
+                        time.sleep(reply.chunk_delay)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client went away (early break)
+
+        do_GET = _handle
+        do_POST = _handle
+        do_PUT = _handle
+        do_DELETE = _handle
+
+    return Handler
