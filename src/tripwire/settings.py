@@ -263,11 +263,11 @@ def load_settings(
                 if errors is not None:
                     errors.append(exc)
     for key, raw in (overrides or {}).items():
-        spec = SPECS_BY_NAME.get(key)
-        if spec is None:
+        known = SPECS_BY_NAME.get(key)
+        if known is None:
             raise ConfigError(key, raw, "a known setting: " + ", ".join(SPECS_BY_NAME))
         try:
-            values[key] = _parse(spec, raw)
+            values[key] = _parse(known, raw)
         except ConfigError as exc:
             if strict:
                 raise

@@ -1,0 +1,90 @@
+"""Content capture: GenAI message JSON (input/output messages, system instructions).
+
+Nothing here runs unless capture is on; callers check :func:`capturing` first so that no
+content is even serialised by default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tripwire._core.redaction import redact
+from tripwire.settings import ContentCapture, Settings, get_settings
+
+TRUNCATED = "…[truncated]"
+
+
+def capture_mode() -> ContentCapture:
+    return get_settings().capture_content
+
+
+def clean_text(text: Any, settings: Settings | None = None) -> str:
+    """Redact then cap a single piece of captured text."""
+    settings = settings or get_settings()
+    value = text if isinstance(text, str) else str(text)
+    if settings.content_redaction or settings.redactor is not None:
+        value = redact(value, settings.content_redaction, settings.redactor)
+    limit = settings.content_max_length
+    if len(value) > limit:
+        value = value[:limit] + TRUNCATED
+    return value
+
+
+def to_json(value: Any, settings: Settings | None = None) -> str:
+    """Serialise captured structures; the whole string is capped as well as each text."""
+    settings = settings or get_settings()
+    text = json.dumps(_clean(value, settings), ensure_ascii=False, default=str,
+                      separators=(",", ":"))
+    # A hard cap for the serialised form: many parts can each be under the limit.
+    hard_cap = settings.content_max_length * 4
+    if len(text) > hard_cap:
+        text = text[:hard_cap] + TRUNCATED
+    return text
+
+
+def _clean(value: Any, settings: Settings) -> Any:
+    if isinstance(value, str):
+        return clean_text(value, settings)
+    if isinstance(value, dict):
+        return {k: _clean(v, settings) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, settings) for v in value]
+    return value
+
+
+# --- GenAI message schema builders --------------------------------------------------------
+
+def text_part(content: Any) -> dict[str, Any]:
+    return {"type": "text", "content": content}
+
+
+def tool_call_part(call_id: str | None, name: str | None, arguments: Any) -> dict[str, Any]:
+    part: dict[str, Any] = {"type": "tool_call", "name": name}
+    if call_id:
+        part["id"] = call_id
+    part["arguments"] = parse_json_or_text(arguments)
+    return part
+
+
+def tool_response_part(call_id: str | None, response: Any) -> dict[str, Any]:
+    part: dict[str, Any] = {"type": "tool_call_response", "response": response}
+    if call_id:
+        part["id"] = call_id
+    return part
+
+
+def message(role: str, parts: list[dict[str, Any]], finish_reason: str | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": role, "parts": parts}
+    if finish_reason is not None:
+        msg["finish_reason"] = finish_reason
+    return msg
+
+
+def parse_json_or_text(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,59 @@
+"""Reading SDK request/response shapes uniformly: dicts, pydantic models, sentinels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+_SENTINELS = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
+
+
+def given(value: Any) -> bool:
+    """False for None and for SDK 'not given' sentinels (NOT_GIVEN, omit)."""
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels read as ``default``."""
+    if obj is None:
+        return default
+    value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
+    return value if given(value) else default
+
+
+def put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``attrs[key]`` only for a value the caller actually sent."""
+    if given(value):
+        attrs[key] = value
+
+
+def put_number(attrs: dict[str, Any], key: str, value: Any) -> None:
+    if given(value) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        attrs[key] = value
+
+
+def string_list(value: Any) -> list[str] | None:
+    if not given(value):
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return None
+
+
+def server_address_port(url: Any) -> tuple[str | None, int | None]:
+    """Host and port from a base URL (str, httpx URL or anything with str())."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return None, None
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None and parts.scheme in ("http", "https"):
+        port = 443 if parts.scheme == "https" else 80
+    return host, port

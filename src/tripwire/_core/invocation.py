@@ -1,0 +1,305 @@
+"""One LLM operation as one span: request attributes, response attributes, metrics.
+
+Instrumentors describe a call with :class:`Request` and its outcome with :class:`Result`;
+:class:`LLMCall` turns those into the span, its events and the semconv metrics, and makes
+sure the span ends exactly once whatever path the call takes.
+"""
+
+from __future__ import annotations
+
+import threading
+import timeit
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from tripwire import semconv
+from tripwire._core import content
+from tripwire._core.guard import guard
+from tripwire._core.telemetry import Telemetry
+from tripwire._core.tokens import count_tokens
+from tripwire._core.tools import RequestedToolCall, check_tool_calls, prompt_hash
+from tripwire.settings import get_settings
+
+_CALL_KEY = otel_context.create_key("tripwire-llm-call")
+_now = timeit.default_timer
+
+Lazy = Callable[[], Any]
+
+
+@dataclass
+class Request:
+    operation: str
+    provider: str
+    model: str | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    # name -> parameters JSON schema; None when the request declared no tools
+    declared_tools: dict[str, Any] | None = None
+    system_texts: list[str] = field(default_factory=list)
+    # Content builders: only called when content capture is on.
+    input_messages: Lazy | None = None
+    system_instructions: Lazy | None = None
+    tool_definitions: Lazy | None = None
+    # Text of the prompt, only called when a stream ends without usage.
+    prompt_text: Lazy | None = None
+
+
+@dataclass
+class Result:
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    tool_calls: list[RequestedToolCall] = field(default_factory=list)
+    refusal: bool = False
+    refusal_source: str | None = None
+    refusal_category: str | None = None
+    output_messages: Lazy | None = None
+    # Generated text, used only to estimate output tokens when a stream has no usage.
+    output_text: Lazy | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+class LLMCall:
+    """The live span of one operation. Thread-safe end: first finisher wins."""
+
+    __slots__ = (
+        "_end_lock",
+        "_ended",
+        "_start",
+        "_ttfc",
+        "metric_attrs",
+        "request",
+        "retries",
+        "span",
+        "telemetry",
+    )
+
+    def __init__(self, telemetry: Telemetry, request: Request) -> None:
+        self.telemetry = telemetry
+        self.request = request
+        self.retries = 0
+        self._ttfc: float | None = None
+        self._ended = False
+        self._end_lock = threading.Lock()
+        attrs = request.attributes
+        attrs[semconv.GEN_AI_OPERATION_NAME] = request.operation
+        attrs[semconv.GEN_AI_PROVIDER_NAME] = request.provider
+        if request.model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = request.model
+        name = f"{request.operation} {request.model}" if request.model else request.operation
+        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self.metric_attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: request.operation,
+            semconv.GEN_AI_PROVIDER_NAME: request.provider,
+        }
+        if request.model:
+            self.metric_attrs[semconv.GEN_AI_REQUEST_MODEL] = request.model
+        for key in (semconv.SERVER_ADDRESS, semconv.SERVER_PORT):
+            if key in attrs:
+                self.metric_attrs[key] = attrs[key]
+        self._start = _now()
+        if self.span.is_recording():
+            with guard("request attributes"):
+                self._record_request_extras()
+
+    # --- context ---------------------------------------------------------------------
+    def activate(self) -> object:
+        ctx = trace.set_span_in_context(self.span)
+        return otel_context.attach(otel_context.set_value(_CALL_KEY, self, ctx))
+
+    @staticmethod
+    def deactivate(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    # --- during the call --------------------------------------------------------------
+    def record_retry(self, status_code: int | None, error_type: str | None) -> None:
+        self.retries += 1
+        attrs: dict[str, Any] = {semconv.TRIPWIRE_RETRY_ATTEMPT: self.retries}
+        if status_code is not None:
+            attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status_code
+        if error_type:
+            attrs[semconv.ERROR_TYPE] = error_type
+        self.span.add_event(semconv.EVENT_RETRY, attrs)
+
+    def first_chunk(self) -> None:
+        if self._ttfc is None:
+            self._ttfc = _now() - self._start
+
+    # --- the end ------------------------------------------------------------------------
+    def _claim_end(self) -> bool:
+        with self._end_lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
+    def finish(self, result: Result | None, *, estimate: bool = False) -> None:
+        """End the span with the response data (``estimate``: fill missing token counts)."""
+        if not self._claim_end():
+            return
+        duration = _now() - self._start
+        try:
+            if result is not None:
+                with guard("response attributes"):
+                    self._record_result(result, estimate)
+            with guard("metrics"):
+                self._record_metrics(result, duration, None)
+        finally:
+            self._end_span()
+
+    def fail(self, exc: BaseException, result: Result | None = None) -> None:
+        """End the span as failed by ``exc`` (response data received so far is kept)."""
+        if not self._claim_end():
+            return
+        duration = _now() - self._start
+        try:
+            error_type = type(exc).__qualname__
+            with guard("error attributes"):
+                if result is not None:
+                    self._record_result(result, estimate=False)
+                self.span.set_attribute(semconv.ERROR_TYPE, error_type)
+                self.span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
+            with guard("metrics"):
+                self._record_metrics(result, duration, error_type)
+        finally:
+            self._end_span()
+
+    def _end_span(self) -> None:
+        with guard("span end"):
+            if self.retries:
+                self.span.set_attribute(semconv.TRIPWIRE_RETRY_COUNT, self.retries)
+            if self._ttfc is not None:
+                self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._ttfc)
+        self.span.end()
+
+    # --- helpers ------------------------------------------------------------------------
+    def _record_request_extras(self) -> None:
+        request = self.request
+        span = self.span
+        digest = prompt_hash(request.system_texts)
+        if digest:
+            span.set_attribute(semconv.TRIPWIRE_PROMPT_HASH, digest)
+        mode = content.capture_mode()
+        if not mode.enabled:
+            return
+        payload: dict[str, str] = {}
+        if request.input_messages is not None:
+            payload[semconv.GEN_AI_INPUT_MESSAGES] = content.to_json(request.input_messages())
+        if request.system_instructions is not None:
+            instructions = request.system_instructions()
+            if instructions:
+                payload[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = content.to_json(instructions)
+        if request.tool_definitions is not None:
+            definitions = request.tool_definitions()
+            if definitions:
+                payload[semconv.GEN_AI_TOOL_DEFINITIONS] = content.to_json(definitions)
+        self._emit_content(payload, mode)
+
+    def _emit_content(self, payload: dict[str, str], mode: Any) -> None:
+        if not payload:
+            return
+        if mode.on_span:
+            self.span.set_attributes(payload)
+        if mode.on_event:
+            self.span.add_event(semconv.EVENT_GEN_AI_CLIENT_INFERENCE_DETAILS, payload)
+
+    def _record_result(self, result: Result, estimate: bool) -> None:
+        span = self.span
+        attrs: dict[str, Any] = dict(result.attributes)
+        if result.response_id:
+            attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
+        if result.response_model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
+            self.metric_attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
+        if result.finish_reasons:
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = result.finish_reasons
+        if estimate and (result.input_tokens is None or result.output_tokens is None):
+            self._estimate_usage(result, attrs)
+        for key, value in (
+            (semconv.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens),
+            (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens),
+            (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, result.cache_read_tokens),
+            (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, result.cache_creation_tokens),
+            (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, result.reasoning_tokens),
+        ):
+            if value is not None:
+                attrs[key] = value
+        if result.refusal:
+            attrs[semconv.TRIPWIRE_REFUSAL] = True
+            if result.refusal_source:
+                attrs[semconv.TRIPWIRE_REFUSAL_SOURCE] = result.refusal_source
+            if result.refusal_category:
+                attrs[semconv.TRIPWIRE_REFUSAL_CATEGORY] = result.refusal_category
+        if result.tool_calls:
+            report = check_tool_calls(result.tool_calls, self.request.declared_tools)
+            attrs[semconv.TRIPWIRE_TOOL_CALL_NAMES] = report.names
+            if report.ids:
+                attrs[semconv.TRIPWIRE_TOOL_CALL_IDS] = report.ids
+            if report.unknown:
+                attrs[semconv.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES] = report.unknown
+            if report.invalid:
+                attrs[semconv.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS] = report.invalid
+        span.set_attributes(attrs)
+        mode = content.capture_mode()
+        if mode.enabled and result.output_messages is not None:
+            self._emit_content(
+                {semconv.GEN_AI_OUTPUT_MESSAGES: content.to_json(result.output_messages())}, mode
+            )
+
+    def _estimate_usage(self, result: Result, attrs: dict[str, Any]) -> None:
+        model = self.request.model
+        method = None
+        if result.input_tokens is None and self.request.prompt_text is not None:
+            result.input_tokens, method = count_tokens(self.request.prompt_text(), model)
+        if result.output_tokens is None and result.output_text is not None:
+            result.output_tokens, method = count_tokens(result.output_text(), model)
+        if method is not None:
+            attrs[semconv.TRIPWIRE_USAGE_ESTIMATED] = True
+            attrs[semconv.TRIPWIRE_USAGE_ESTIMATE_METHOD] = method
+
+    def _record_metrics(self, result: Result | None, duration: float, error: str | None) -> None:
+        attrs = self.metric_attrs
+        if error is not None:
+            attrs = {**attrs, semconv.ERROR_TYPE: error}
+        telemetry = self.telemetry
+        telemetry.duration.record(duration, attrs)
+        if self._ttfc is not None:
+            telemetry.time_to_first_chunk.record(self._ttfc, attrs)
+        if result is None or error is not None:
+            return
+        if result.input_tokens is not None:
+            telemetry.token_usage.record(
+                result.input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT}
+            )
+        if result.output_tokens is not None:
+            telemetry.token_usage.record(
+                result.output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT}
+            )
+
+
+def current_call() -> LLMCall | None:
+    """The LLM call whose provider request is running in this context, if any."""
+    value = otel_context.get_value(_CALL_KEY)
+    return value if isinstance(value, LLMCall) else None
+
+
+def in_llm_call() -> bool:
+    return otel_context.get_value(_CALL_KEY) is not None
+
+
+def settings_capture_enabled() -> bool:
+    return get_settings().capture_content.enabled

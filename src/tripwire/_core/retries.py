@@ -1,0 +1,58 @@
+"""Make the SDK's own retries visible on the call's span.
+
+Stainless-generated SDKs (openai, anthropic) retry inside one ``create()`` call and call
+``_sleep_for_retry`` once per failed attempt, while our span is current. Hooking it gives one
+``tripwire.retry`` event per failed attempt with the status code (or the transport error).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from tripwire._core.guard import guard
+from tripwire._core.invocation import current_call
+
+_METHOD = "_sleep_for_retry"
+
+
+def _note_retry(kwargs: dict[str, Any]) -> None:
+    call = current_call()
+    if call is None:
+        return
+    response = kwargs.get("response")
+    status = getattr(response, "status_code", None) if response is not None else None
+    error_type = None
+    if status is None:
+        exc = sys.exc_info()[1]  # called from inside the SDK's `except` block
+        error_type = type(exc).__qualname__ if exc is not None else None
+    call.record_retry(status, error_type)
+
+
+def _sync_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    with guard("retry event"):
+        _note_retry(kwargs)
+    return wrapped(*args, **kwargs)
+
+
+async def _async_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    with guard("retry event"):
+        _note_retry(kwargs)
+    return await wrapped(*args, **kwargs)
+
+
+def hook_retries(sync_client: type, async_client: type) -> None:
+    if hasattr(sync_client, _METHOD):
+        wrapt.wrap_function_wrapper(sync_client, _METHOD, _sync_hook)
+    if hasattr(async_client, _METHOD):
+        wrapt.wrap_function_wrapper(async_client, _METHOD, _async_hook)
+
+
+def unhook_retries(sync_client: type, async_client: type) -> None:
+    from opentelemetry.instrumentation.utils import unwrap
+
+    for cls in (sync_client, async_client):
+        unwrap(cls, _METHOD)

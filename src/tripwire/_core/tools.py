@@ -1,0 +1,88 @@
+"""Checks on the tool calls a model asked for: undeclared names, arguments that are not
+JSON or that break the declared schema. Works on names and shapes only, never records
+argument values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RequestedToolCall:
+    id: str | None
+    name: str
+    arguments: Any  # a JSON string (OpenAI) or an already-parsed object (Anthropic, Gemini)
+
+
+@dataclass
+class ToolCallReport:
+    names: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+
+
+def check_tool_calls(
+    calls: Iterable[RequestedToolCall], declared: Mapping[str, Any] | None
+) -> ToolCallReport:
+    """``declared`` maps tool name → JSON schema of its parameters (None = no schema).
+
+    ``declared is None`` means the request declared no tools: nothing is unknown then,
+    because built-in/server-side tools may be in play.
+    """
+    report = ToolCallReport()
+    for call in calls:
+        report.names.append(call.name)
+        if call.id:
+            report.ids.append(call.id)
+        if declared is not None and call.name not in declared:
+            report.unknown.append(call.name)
+            continue
+        args = call.arguments
+        if isinstance(args, (str, bytes)):
+            try:
+                args = json.loads(args) if args else {}
+            except ValueError:
+                report.invalid.append(call.name)
+                continue
+        schema = declared.get(call.name) if declared is not None else None
+        if schema and not _valid(args, schema):
+            report.invalid.append(call.name)
+    return report
+
+
+def _valid(instance: Any, schema: Any) -> bool:
+    try:
+        import jsonschema
+    except ImportError:  # jsonschema is a dependency; stay correct without it anyway
+        return isinstance(instance, dict) or not isinstance(schema, dict)
+    try:
+        cls = jsonschema.validators.validator_for(schema)
+        return bool(cls(schema).is_valid(instance))
+    except Exception:  # a broken declared schema is the app's business, not a model error
+        return True
+
+
+def arguments_hash(arguments: Any) -> str:
+    """Stable short hash of tool arguments: key order and whitespace do not matter."""
+    if isinstance(arguments, (str, bytes)):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            pass
+    try:
+        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        canonical = repr(arguments)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def prompt_hash(system_texts: Iterable[str]) -> str | None:
+    texts = [t for t in system_texts if t]
+    if not texts:
+        return None
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]

@@ -1,0 +1,261 @@
+"""Chat Completions (``chat.completions.create`` / ``parse``) onto the core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tripwire import semconv
+from tripwire._core import content
+from tripwire._core.fields import get, given, put_number, string_list
+from tripwire._core.invocation import Request, Result
+from tripwire._core.tools import RequestedToolCall
+from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.openai.common import (
+    start_attributes,
+    stream_requested,
+    unwrap_raw,
+    usage_numbers,
+)
+
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    provider, attrs = start_attributes(instance)
+    put_number(attrs, semconv.GEN_AI_REQUEST_MAX_TOKENS,
+               kwargs.get("max_completion_tokens", kwargs.get("max_tokens")))
+    for key, attr in (
+        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+        ("seed", semconv.GEN_AI_REQUEST_SEED),
+    ):
+        put_number(attrs, attr, kwargs.get(key))
+    n = kwargs.get("n")
+    if given(n) and n != 1:
+        attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    stops = string_list(kwargs.get("stop"))
+    if stops:
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
+    output_type = _output_type(kwargs.get("response_format"))
+    if output_type:
+        attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+    messages = kwargs.get("messages") or []
+    tools = kwargs.get("tools")
+    return Request(
+        operation=semconv.OP_CHAT,
+        provider=provider,
+        model=kwargs.get("model") if given(kwargs.get("model")) else None,
+        attributes=attrs,
+        stream=stream_requested(kwargs),
+        declared_tools=declared_tools(tools),
+        system_texts=[_text_of(get(m, "content")) for m in messages
+                      if get(m, "role") in _SYSTEM_ROLES],
+        input_messages=lambda: [_input_message(m) for m in messages],
+        tool_definitions=(lambda: list(tools)) if given(tools) and tools else None,
+        prompt_text=lambda: "\n".join(_text_of(get(m, "content")) for m in messages),
+    )
+
+
+def _output_type(response_format: Any) -> str | None:
+    if not given(response_format):
+        return None
+    if isinstance(response_format, type):  # parse(response_format=PydanticModel)
+        return "json"
+    kind = get(response_format, "type")
+    return "json" if kind in ("json_object", "json_schema") else ("text" if kind else None)
+
+
+def declared_tools(tools: Any) -> dict[str, Any] | None:
+    if not given(tools) or not tools:
+        return None
+    declared: dict[str, Any] = {}
+    for tool in tools:
+        function = get(tool, "function")
+        if function is not None:
+            name = get(function, "name")
+            if name:
+                declared[name] = get(function, "parameters")
+        else:
+            name = get(get(tool, "custom"), "name") or get(tool, "name")
+            if name:
+                declared[name] = None
+    return declared
+
+
+def _text_of(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "".join(get(p, "text") or "" for p in value)
+    return str(value)
+
+
+def _input_message(msg: Any) -> dict[str, Any]:
+    role = get(msg, "role") or "user"
+    parts: list[dict[str, Any]] = []
+    body = get(msg, "content")
+    if role == "tool":
+        return content.message(role, [content.tool_response_part(get(msg, "tool_call_id"), body)])
+    if isinstance(body, str):
+        parts.append(content.text_part(body))
+    elif isinstance(body, (list, tuple)):
+        for part in body:
+            kind = get(part, "type")
+            if kind == "text":
+                parts.append(content.text_part(get(part, "text")))
+            else:
+                parts.append({"type": kind or "unknown"})  # images, audio: type only
+    for call in get(msg, "tool_calls") or []:
+        fn = get(call, "function")
+        parts.append(content.tool_call_part(get(call, "id"), get(fn, "name"), get(fn, "arguments")))
+    return content.message(role, parts)
+
+
+def _refusal_of(result: Result, refusal_text: Any, finish_reason: str | None,
+                choice: Any) -> None:
+    if refusal_text:
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_PROVIDER_FIELD
+    elif finish_reason == "content_filter":
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
+        result.refusal_category = _azure_filter_category(choice) or "content_filter"
+
+
+def _azure_filter_category(choice: Any) -> str | None:
+    # Azure OpenAI adds content_filter_results {category: {filtered: bool, severity}}.
+    results = get(choice, "content_filter_results")
+    if results is None:
+        extra = getattr(choice, "model_extra", None) or {}
+        results = extra.get("content_filter_results")
+    if isinstance(results, dict):
+        for category, verdict in results.items():
+            if isinstance(verdict, dict) and verdict.get("filtered"):
+                return str(category)
+    return None
+
+
+def parse_response(response: Any, request: Request) -> Result:
+    response = unwrap_raw(response)
+    result = Result(response_id=get(response, "id"), response_model=get(response, "model"),
+                    **usage_numbers(get(response, "usage"), "prompt_tokens", "completion_tokens",
+                                    "prompt_tokens_details", "completion_tokens_details"))
+    choices = get(response, "choices") or []
+    outputs: list[dict[str, Any]] = []
+    for choice in choices:
+        finish = get(choice, "finish_reason")
+        message = get(choice, "message")
+        if finish:
+            result.finish_reasons.append(finish)
+        _refusal_of(result, get(message, "refusal"), finish, choice)
+        parts: list[dict[str, Any]] = []
+        text = get(message, "content")
+        if text:
+            parts.append(content.text_part(text))
+        refusal = get(message, "refusal")
+        if refusal:
+            parts.append({"type": "refusal", "content": refusal})
+        for call in get(message, "tool_calls") or []:
+            fn = get(call, "function")
+            name = get(fn, "name") or get(get(call, "custom"), "name") or ""
+            args = get(fn, "arguments") if fn is not None else get(get(call, "custom"), "input")
+            result.tool_calls.append(RequestedToolCall(get(call, "id"), name, args))
+            parts.append(content.tool_call_part(get(call, "id"), name, args))
+        outputs.append(content.message("assistant", parts, finish))
+    result.output_messages = lambda: outputs
+    return result
+
+
+class ChatStreamAccumulator:
+    """Folds ``chat.completion.chunk`` events; keeps only what the answer needs."""
+
+    __slots__ = ("_choices", "_last", "_usage")
+
+    def __init__(self, request: Request) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self._last: Any = None
+        self._usage: Any = None
+
+    def add(self, chunk: Any) -> None:
+        self._last = chunk
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self._usage = usage
+        for choice in getattr(chunk, "choices", None) or ():
+            state = self._choices.get(choice.index)
+            if state is None:
+                state = self._choices[choice.index] = _ChoiceState()
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    state.text.append(delta.content)
+                if getattr(delta, "refusal", None):
+                    state.refusal.append(delta.refusal)
+                if delta.tool_calls:
+                    state.add_tool_deltas(delta.tool_calls)
+            if choice.finish_reason:
+                state.finish = choice.finish_reason
+                state.raw = choice  # Azure's filter verdicts ride on the final choice
+
+    def result(self) -> Result:
+        last = self._last
+        result = Result(
+            response_id=get(last, "id"), response_model=get(last, "model"),
+            **usage_numbers(self._usage, "prompt_tokens", "completion_tokens",
+                            "prompt_tokens_details", "completion_tokens_details"))
+        outputs: list[dict[str, Any]] = []
+        texts: list[str] = []
+        for _, state in sorted(self._choices.items()):
+            text = "".join(state.text)
+            refusal = "".join(state.refusal)
+            texts.append(text + refusal)
+            if state.finish:
+                result.finish_reasons.append(state.finish)
+            _refusal_of(result, refusal, state.finish, state.raw)
+            parts: list[dict[str, Any]] = [content.text_part(text)] if text else []
+            if refusal:
+                parts.append({"type": "refusal", "content": refusal})
+            for call_id, name, args in state.tool_calls():
+                result.tool_calls.append(RequestedToolCall(call_id, name, args))
+                parts.append(content.tool_call_part(call_id, name, args))
+            outputs.append(content.message("assistant", parts, state.finish))
+        result.output_messages = lambda: outputs
+        result.output_text = lambda: "".join(texts)
+        return result
+
+
+class _ChoiceState:
+    __slots__ = ("finish", "raw", "refusal", "text", "tools")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.finish: str | None = None
+        self.raw: Any = None
+        self.tools: dict[int, list[Any]] = {}  # index -> [id, name, [argument fragments]]
+
+    def add_tool_deltas(self, deltas: Any) -> None:
+        for delta in deltas:
+            entry = self.tools.get(delta.index)
+            if entry is None:
+                entry = self.tools[delta.index] = [None, "", []]
+            if delta.id:
+                entry[0] = delta.id
+            fn = delta.function
+            if fn is not None:
+                if fn.name:
+                    entry[1] += fn.name
+                if fn.arguments:
+                    entry[2].append(fn.arguments)
+
+    def tool_calls(self) -> list[tuple[str | None, str, str]]:
+        return [(e[0], e[1], "".join(e[2])) for _, e in sorted(self.tools.items())]
+
+
+MAPPING = CallMapping(build_request, parse_response, ChatStreamAccumulator)
+# parse() never streams; it is wrapped only where it does not call create() itself.
+PARSE_MAPPING = CallMapping(build_request, parse_response, None)

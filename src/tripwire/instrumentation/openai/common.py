@@ -1,0 +1,103 @@
+"""What every OpenAI mapping needs: provider and server from the client, shared shapes."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from tripwire import semconv
+from tripwire._core.fields import get, given, server_address_port
+
+# OpenAI-compatible hosts with a well-known gen_ai.provider.name. Unknown hosts (vLLM,
+# Ollama, gateways) report `openai`, the protocol spoken; server.address tells them apart.
+KNOWN_HOSTS: dict[str, str] = {
+    "api.openai.com": semconv.PROVIDER_OPENAI,
+    "api.groq.com": semconv.PROVIDER_GROQ,
+    "api.deepseek.com": semconv.PROVIDER_DEEPSEEK,
+    "api.mistral.ai": semconv.PROVIDER_MISTRAL,
+    "api.x.ai": semconv.PROVIDER_XAI,
+    "api.perplexity.ai": semconv.PROVIDER_PERPLEXITY,
+    "generativelanguage.googleapis.com": semconv.PROVIDER_GCP_GEMINI,
+    "api.cohere.ai": semconv.PROVIDER_COHERE,
+    "api.cohere.com": semconv.PROVIDER_COHERE,
+}
+_HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
+    (".openai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    (".cognitiveservices.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    (".services.ai.azure.com", semconv.PROVIDER_AZURE_INFERENCE),
+    (".models.ai.azure.com", semconv.PROVIDER_AZURE_INFERENCE),
+)
+
+ClientInfo = tuple[str, dict[str, Any]]  # provider name, server attributes
+_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
+
+
+def provider_for(client: Any, host: str | None) -> str:
+    if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
+        return semconv.PROVIDER_AZURE_OPENAI
+    if host:
+        host = host.lower()
+        known = KNOWN_HOSTS.get(host)
+        if known:
+            return known
+        for suffix, provider in _HOST_SUFFIXES:
+            if host.endswith(suffix):
+                return provider
+    return semconv.PROVIDER_OPENAI
+
+
+def client_info(resource: Any) -> ClientInfo:
+    """Provider and server attributes of the client behind an SDK resource (cached)."""
+    client = getattr(resource, "_client", None)
+    if client is None:
+        return semconv.PROVIDER_OPENAI, {}
+    try:
+        return _cache[client]
+    except (KeyError, TypeError):
+        pass
+    host, port = server_address_port(getattr(client, "base_url", ""))
+    attrs: dict[str, Any] = {}
+    if host:
+        attrs[semconv.SERVER_ADDRESS] = host
+    if port:
+        attrs[semconv.SERVER_PORT] = port
+    info = (provider_for(client, host), attrs)
+    try:
+        _cache[client] = info
+    except TypeError:
+        pass
+    return info
+
+
+def start_attributes(resource: Any) -> tuple[str, dict[str, Any]]:
+    provider, server = client_info(resource)
+    return provider, dict(server)
+
+
+def unwrap_raw(result: Any) -> Any:
+    """``with_raw_response`` returns a wrapper; the parsed object carries the data."""
+    if hasattr(result, "http_response") and callable(getattr(result, "parse", None)):
+        return result.parse()
+    return result
+
+
+def usage_numbers(usage: Any, input_key: str, output_key: str, input_details: str,
+                  output_details: str) -> dict[str, Any]:
+    if usage is None:
+        return {}
+    out: dict[str, Any] = {
+        "input_tokens": get(usage, input_key),
+        "output_tokens": get(usage, output_key),
+    }
+    details = get(usage, input_details)
+    if details is not None:
+        out["cache_read_tokens"] = get(details, "cached_tokens")
+    details = get(usage, output_details)
+    if details is not None:
+        out["reasoning_tokens"] = get(details, "reasoning_tokens")
+    return out
+
+
+def stream_requested(kwargs: dict[str, Any]) -> bool:
+    value = kwargs.get("stream")
+    return bool(value) if given(value) else False
