@@ -126,6 +126,7 @@ def _refusal_of(result: Result, refusal_text: Any, finish_reason: str | None,
         result.refusal_category = _azure_filter_category(choice) or "content_filter"
 
 
+
 def _azure_filter_category(choice: Any) -> str | None:
     # Azure OpenAI adds content_filter_results {category: {filtered: bool, severity}}.
     results = get(choice, "content_filter_results")

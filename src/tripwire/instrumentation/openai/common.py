@@ -74,9 +74,13 @@ def start_attributes(resource: Any) -> tuple[str, dict[str, Any]]:
     return provider, dict(server)
 
 
+_RAW_RESPONSE_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
 def unwrap_raw(result: Any) -> Any:
     """``with_raw_response`` returns a wrapper; the parsed object carries the data."""
-    if hasattr(result, "http_response") and callable(getattr(result, "parse", None)):
+    # Checked by type name: hasattr() on a pydantic model is slow for missing attributes.
+    if type(result).__name__ in _RAW_RESPONSE_TYPES:
         return result.parse()
     return result
 

@@ -1,0 +1,68 @@
+"""In-process OpenAI wire responses on httpx2.MockTransport: no sockets, no network."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CHAT = {
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini-2024-07-18",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Your order ships today."},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49,
+              "prompt_tokens_details": {"cached_tokens": 0},
+              "completion_tokens_details": {"reasoning_tokens": 0}},
+}
+EMBEDDINGS = {
+    "object": "list", "model": "text-embedding-3-small",
+    "data": [{"object": "embedding", "index": 0, "embedding": [0.1] * 16}],
+    "usage": {"prompt_tokens": 5, "total_tokens": 5},
+}
+RESPONSE = {
+    "id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-4o-mini-2024-07-18",
+    "status": "completed", "output": [{"type": "message", "id": "msg_1", "role": "assistant",
+                                       "status": "completed", "content": [
+        {"type": "output_text", "text": "Your order ships today.", "annotations": []}]}],
+    "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+    "usage": {"input_tokens": 42, "output_tokens": 7, "total_tokens": 49,
+              "input_tokens_details": {"cached_tokens": 0},
+              "output_tokens_details": {"reasoning_tokens": 0}},
+}
+
+
+def stream_body(chunks: int) -> bytes:
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-4o-mini-2024-07-18"}
+    out = []
+    for i in range(chunks):
+        out.append({**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "},
+                                         "finish_reason": None}]})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    out.append({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": chunks,
+                                                "total_tokens": 42 + chunks}})
+    return b"".join(b"data: " + json.dumps(o).encode() + b"\n\n" for o in out) + b"data: [DONE]\n\n"
+
+
+def make_clients(stream_chunks: int = 200) -> tuple[Any, Any]:
+    import httpx2
+    import openai
+
+    chat = json.dumps(CHAT).encode()
+    emb = json.dumps(EMBEDDINGS).encode()
+    resp = json.dumps(RESPONSE).encode()
+    stream = stream_body(stream_chunks)
+
+    def handler(request: Any) -> Any:
+        path = request.url.path
+        if path.endswith("/embeddings"):
+            return httpx2.Response(200, content=emb, headers={"content-type": "application/json"})
+        if path.endswith("/responses"):
+            return httpx2.Response(200, content=resp, headers={"content-type": "application/json"})
+        if b'"stream":true' in request.content or b'"stream": true' in request.content:
+            return httpx2.Response(200, content=stream,
+                                   headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, content=chat, headers={"content-type": "application/json"})
+
+    client = openai.OpenAI(api_key="bench", base_url="http://bench.local/v1", max_retries=0,
+                           http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    return client, handler
