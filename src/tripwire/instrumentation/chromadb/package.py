@@ -1,0 +1,1 @@
+_instruments = ("chromadb >= 0.5.0",)

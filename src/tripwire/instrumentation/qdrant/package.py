@@ -1,0 +1,1 @@
+_instruments = ("qdrant-client >= 1.10.0",)
