@@ -1,0 +1,233 @@
+"""Budgets: the ``tripwire.budget()`` block API, budget rules and the budgets file.
+
+Scopes: ``trace`` (one request; ``TRIPWIRE_BUDGET_TRACE_USD`` / ``_TOKENS``), ``conversation``
+(``gen_ai.conversation.id``), ``user`` (``user.id`` / ``enduser.id`` attribute or baggage),
+``feature`` (``tripwire.feature``: baggage, the local root's ``http.route`` or the setting),
+``global`` (the whole process), each optionally over a rolling ``window`` (minute, hour, day),
+and ``block`` for :func:`budget`. Limits are in USD, in tokens (input + output), or both.
+
+The spending is recorded by the budget enricher of ``EnrichingSpanProcessor`` when each LLM
+span ends; in ``enforce`` mode instrumentors check the scope before each call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tripwire.errors import ConfigError
+
+SCOPES = ("trace", "conversation", "user", "feature", "global")
+WINDOWS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_BUCKETS = 60
+_clock = time.monotonic
+
+
+@dataclass(frozen=True)
+class BudgetRule:
+    """One limit on one scope; ``window_seconds`` None means cumulative."""
+
+    name: str
+    scope: str
+    usd: float | None = None
+    tokens: int | None = None
+    window_seconds: float | None = None
+
+
+class Account:
+    """Spending of one scope: cumulative, or over a rolling window in 60 time buckets."""
+
+    __slots__ = ("_buckets", "_lock", "_tokens", "_usd", "window")
+
+    def __init__(self, window_seconds: float | None = None) -> None:
+        self.window = window_seconds
+        self._usd = 0.0
+        self._tokens = 0
+        self._buckets: dict[int, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _bucket(self, now: float) -> int:
+        assert self.window is not None
+        return int(now // (self.window / _BUCKETS))
+
+    def _prune(self, now: float) -> None:
+        oldest = self._bucket(now) - _BUCKETS + 1
+        for index in [i for i in self._buckets if i < oldest]:
+            del self._buckets[index]
+
+    def spent(self) -> tuple[float, int]:
+        with self._lock:
+            if self.window is None:
+                return self._usd, self._tokens
+            self._prune(_clock())
+            return (sum(b[0] for b in self._buckets.values()),
+                    int(sum(b[1] for b in self._buckets.values())))
+
+    def add(self, usd: float, tokens: int) -> tuple[tuple[float, int], tuple[float, int]]:
+        """Record spending; returns (before, after) as (usd, tokens)."""
+        with self._lock:
+            if self.window is None:
+                before = (self._usd, self._tokens)
+                self._usd += usd
+                self._tokens += tokens
+                return before, (self._usd, self._tokens)
+            now = _clock()
+            self._prune(now)
+            b_usd = sum(b[0] for b in self._buckets.values())
+            b_tok = int(sum(b[1] for b in self._buckets.values()))
+            bucket = self._buckets.setdefault(self._bucket(now), [0.0, 0.0])
+            bucket[0] += usd
+            bucket[1] += tokens
+            return (b_usd, b_tok), (b_usd + usd, b_tok + tokens)
+
+
+class BudgetBlock:
+    """A budget for a block of code (one agent run); see :func:`budget`."""
+
+    def __init__(self, name: str, usd: float | None, tokens: int | None) -> None:
+        self.rule = BudgetRule(name=name, scope="block", usd=usd, tokens=tokens)
+        self.account = Account()
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def spent_usd(self) -> float:
+        return self.account.spent()[0]
+
+    @property
+    def spent_tokens(self) -> int:
+        return self.account.spent()[1]
+
+    @property
+    def exceeded(self) -> bool:
+        usd, tokens = self.account.spent()
+        return (self.rule.usd is not None and usd >= self.rule.usd) or (
+            self.rule.tokens is not None and tokens >= self.rule.tokens
+        )
+
+    def __repr__(self) -> str:
+        usd, tokens = self.account.spent()
+        return (f"BudgetBlock(name={self.name!r}, usd={self.rule.usd}, tokens={self.rule.tokens},"
+                f" spent_usd={usd:.6f}, spent_tokens={tokens})")
+
+
+_blocks: contextvars.ContextVar[tuple[BudgetBlock, ...]] = contextvars.ContextVar(
+    "tripwire_budget_blocks", default=()
+)
+
+
+def _positive(value: Any, what: str, setting: str, integer: bool = False) -> Any:
+    if value is None:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok or value == float("inf"):
+        raise ConfigError(setting, value, f"{what}: a positive {'integer' if integer else 'number'}")
+    return int(value) if integer else float(value)
+
+
+@contextmanager
+def budget(usd: float | None = None, tokens: int | None = None,
+           name: str = "block") -> Iterator[BudgetBlock]:
+    """Set a budget (USD and/or tokens) for the LLM calls made inside the block.
+
+    Nested blocks all count each call. In ``flag`` mode crossing the limit marks the span
+    (``tripwire.budget.exceeded``), adds an event and counts ``tripwire.budget.violations``;
+    in ``enforce`` mode the next call inside the block raises ``BudgetExceededError``::
+
+        with tripwire.budget(usd=0.50, name="agent-run") as run:
+            agent.run()
+        print(run.spent_usd)
+    """
+    usd = _positive(usd, "usd", "budget(usd=...)")
+    tokens = _positive(tokens, "tokens", "budget(tokens=...)", integer=True)
+    if usd is None and tokens is None:
+        raise ConfigError("budget()", None, "usd=<USD> and/or tokens=<count>")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("budget(name=...)", name, "a non-empty string")
+    block = BudgetBlock(name, usd, tokens)
+    token = _blocks.set((*_blocks.get(), block))
+    try:
+        yield block
+    finally:
+        _blocks.reset(token)
+
+
+def active_blocks() -> tuple[BudgetBlock, ...]:
+    """The budget blocks active in the current context, outermost first."""
+    return _blocks.get()
+
+
+# --- budgets file -------------------------------------------------------------------------
+
+
+def parse_budgets(data: Any, where: str = "TRIPWIRE_BUDGETS_FILE") -> tuple[BudgetRule, ...]:
+    """Validate the budgets document::
+
+        budgets:
+          - name: per-conversation
+            scope: conversation        # trace | conversation | user | feature | global
+            usd: 1.00                  # and/or tokens: 200000
+          - name: openai-hourly
+            scope: global
+            window: hour               # minute | hour | day: rolling window
+            usd: 20
+    """
+    items = data.get("budgets") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ConfigError(where, type(data).__name__, 'a mapping with a "budgets" list')
+    rules: list[BudgetRule] = []
+    names: set[str] = set()
+    for index, raw in enumerate(items):
+        item = f"{where} budgets[{index}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(item, raw, "a mapping with name, scope, usd and/or tokens")
+        unknown = set(raw) - {"name", "scope", "usd", "tokens", "window"}
+        if unknown:
+            raise ConfigError(item, sorted(unknown), "keys among name, scope, usd, tokens, window")
+        name = raw.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise ConfigError(item, name, "name: a unique non-empty string")
+        names.add(name)
+        scope = raw.get("scope", "global")
+        if scope not in SCOPES:
+            raise ConfigError(item, scope, "scope: one of " + ", ".join(SCOPES))
+        window = raw.get("window")
+        if window is not None and window not in WINDOWS:
+            raise ConfigError(item, window, "window: one of " + ", ".join(WINDOWS))
+        usd = _positive(raw.get("usd"), "usd", item)
+        tokens = _positive(raw.get("tokens"), "tokens", item, integer=True)
+        if usd is None and tokens is None:
+            raise ConfigError(item, raw, "usd and/or tokens")
+        rules.append(BudgetRule(name, scope, usd, tokens, WINDOWS[window] if window else None))
+    return tuple(rules)
+
+
+def load_budgets_file(path: str) -> tuple[BudgetRule, ...]:
+    """Read a budgets file (JSON, or YAML for ``.yaml``/``.yml``); raises ConfigError."""
+    where = f"TRIPWIRE_BUDGETS_FILE ({path})"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if path.lower().endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:
+        raise ConfigError(where, str(exc)[:200], "a readable JSON or YAML file") from None
+    return parse_budgets(data, where)
+
+
+__all__ = ["Account", "BudgetBlock", "BudgetRule", "active_blocks", "budget",
+           "load_budgets_file", "parse_budgets"]

@@ -1,0 +1,116 @@
+"""What an enricher sees of a span, and what it returns.
+
+An enricher is a small object with a ``name`` (as in ``TRIPWIRE_DISABLED_ENRICHERS``) and one
+method, ``enrich(span) -> Enrichment | None``. ``span`` is a :class:`SpanData`: the ended span's
+name, kind, parent, events and attributes, where ``attributes`` already include what earlier
+enrichers added (cost comes before budget), plus the process-wide trace record.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import SpanContext, SpanKind
+
+from tripwire import semconv
+from tripwire.processors.metrics import Instruments
+from tripwire.processors.state import ProcessState, TraceRecord
+from tripwire.settings import Settings
+
+
+@dataclass
+class Enrichment:
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class SpanData:
+    span: ReadableSpan
+    attributes: ChainMap[str, Any]  # additions so far, then the span's own attributes
+    settings: Settings
+    state: ProcessState
+    instruments: Instruments
+    record: TraceRecord | None  # this trace's record (None when nothing was ever recorded)
+    is_local_root: bool
+    operation: str | None
+    provider: str | None
+    feature: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.span.name
+
+    @property
+    def kind(self) -> SpanKind:
+        return self.span.kind
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return self.span.parent
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self.span.events
+
+    @property
+    def trace_id(self) -> int:
+        ctx = self.span.context
+        return ctx.trace_id if ctx is not None else 0
+
+    @property
+    def end_time(self) -> int:
+        return self.span.end_time or 0
+
+    @property
+    def request_model(self) -> str | None:
+        value = self.attributes.get(semconv.GEN_AI_REQUEST_MODEL)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def response_model(self) -> str | None:
+        value = self.attributes.get(semconv.GEN_AI_RESPONSE_MODEL)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def is_priced_operation(self) -> bool:
+        return self.operation in semconv.PRICED_OPERATIONS
+
+    @property
+    def is_inference(self) -> bool:
+        return self.operation in semconv.INFERENCE_OPERATIONS
+
+    def int_attr(self, key: str) -> int | None:
+        value = self.attributes.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return int(value)
+
+    def metric_attributes(self) -> dict[str, Any]:
+        """Low-cardinality dimensions only: provider, operation, models, feature."""
+        attrs: dict[str, Any] = {}
+        if self.provider:
+            attrs[semconv.GEN_AI_PROVIDER_NAME] = self.provider
+        if self.operation:
+            attrs[semconv.GEN_AI_OPERATION_NAME] = self.operation
+        if self.request_model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = self.request_model
+        if self.response_model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.feature:
+            attrs[semconv.TRIPWIRE_FEATURE] = self.feature
+        return attrs
+
+
+class Enricher(Protocol):
+    name: str
+
+    def enrich(self, span: SpanData) -> Enrichment | None: ...
+
+
+def event(name: str, timestamp: int, attributes: Mapping[str, Any]) -> Event:
+    return Event(name, attributes=dict(attributes), timestamp=timestamp or None)

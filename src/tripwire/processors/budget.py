@@ -1,0 +1,108 @@
+"""Budgets: charge each LLM span to its scopes, flag crossings and warnings, mark the root."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tripwire import semconv
+from tripwire.processors.base import Enrichment, SpanData, event
+from tripwire.processors.ledger import (
+    USER_KEYS,
+    Crossing,
+    ScopeKeys,
+    accounts,
+    block_targets,
+    charge,
+    rules_for,
+)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _limit_attrs(crossing: Crossing) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        semconv.TRIPWIRE_BUDGET_NAME: crossing.rule.name,
+        semconv.TRIPWIRE_BUDGET_SCOPE: crossing.rule.scope,
+    }
+    if crossing.rule.usd is not None:
+        attrs[semconv.TRIPWIRE_BUDGET_LIMIT_USD] = crossing.rule.usd
+    if crossing.rule.tokens is not None:
+        attrs[semconv.TRIPWIRE_BUDGET_LIMIT_TOKENS] = crossing.rule.tokens
+    return attrs
+
+
+def _event_attrs(crossing: Crossing) -> dict[str, Any]:
+    attrs = _limit_attrs(crossing)
+    key = (semconv.TRIPWIRE_BUDGET_SPENT_USD if crossing.unit == "usd"
+           else semconv.TRIPWIRE_BUDGET_SPENT_TOKENS)
+    attrs[key] = crossing.spent
+    return attrs
+
+
+class BudgetEnricher:
+    """Charges cost and tokens to the trace, conversation, user, feature, global and block
+    budgets that apply; flags the span that crossed a limit and the trace's local root."""
+
+    name = "budget"
+
+    def enrich(self, span: SpanData) -> Enrichment | None:
+        result = Enrichment()
+        blocks = span.state.span_blocks.pop((span.trace_id, _span_id(span))) or ()
+        if span.is_priced_operation:
+            self._charge(span, blocks, result)
+        record = span.record
+        if span.is_local_root and record is not None and record.budget_exceeded is not None:
+            result.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True
+            for key, value in _limit_attrs(record.budget_exceeded).items():
+                result.attributes.setdefault(key, value)
+        return result if result.attributes or result.events else None
+
+    def _charge(self, span: SpanData, blocks: tuple[Any, ...], result: Enrichment) -> None:
+        attrs = span.attributes
+        cost = attrs.get(semconv.TRIPWIRE_COST_USD)
+        usd = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else 0.0
+        tokens = (span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS) or 0) + (
+            span.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
+        if usd <= 0 and tokens <= 0:
+            return
+        record = span.record
+        conversation = _str(attrs.get(semconv.GEN_AI_CONVERSATION_ID))
+        user = next((v for k in USER_KEYS if (v := _str(attrs.get(k)))), None)
+        if record is not None:
+            conversation = conversation or record.conversation_id
+            user = user or record.user_id
+            record.conversation_id = record.conversation_id or conversation
+            record.user_id = record.user_id or user
+        keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)
+        targets = accounts(span.state, rules_for(span.settings), keys, create=True)
+        targets += block_targets(blocks)
+        crossings = charge(targets, usd, tokens, span.settings.budget_warn_ratio)
+        if not crossings:
+            return
+        metric_attrs = span.metric_attributes()
+        for crossing in crossings:
+            if crossing.exceeded:
+                if semconv.TRIPWIRE_BUDGET_EXCEEDED not in result.attributes:
+                    result.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True
+                    result.attributes.update(_limit_attrs(crossing))
+                if record is not None and record.budget_exceeded is None:
+                    record.budget_exceeded = crossing
+            if not crossing.crossed:
+                continue
+            name = semconv.EVENT_BUDGET_EXCEEDED if crossing.exceeded else semconv.EVENT_BUDGET_WARNING
+            result.events.append(event(name, span.end_time, _event_attrs(crossing)))
+            if crossing.exceeded:
+                span.instruments.budget_violations.add(1, {
+                    **metric_attrs,
+                    semconv.TRIPWIRE_BUDGET_NAME: crossing.rule.name,
+                    semconv.TRIPWIRE_BUDGET_SCOPE: crossing.rule.scope,
+                })
+            else:
+                result.attributes[semconv.TRIPWIRE_BUDGET_WARNING] = True
+
+
+def _span_id(span: SpanData) -> int:
+    ctx = span.span.context
+    return ctx.span_id if ctx is not None else 0

@@ -1,0 +1,34 @@
+"""Context window: limit, utilization (input tokens / limit) and a warning threshold."""
+
+from __future__ import annotations
+
+from tripwire import semconv
+from tripwire.processors.base import Enrichment, SpanData
+from tripwire.processors.prices import get_price_book
+
+
+class ContextWindowEnricher:
+    name = "context_window"
+
+    def enrich(self, span: SpanData) -> Enrichment | None:
+        if not span.is_inference:
+            return None
+        used = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        if used is None:
+            return None
+        book = get_price_book(span.settings.prices_file)
+        limit = None
+        for model in (span.response_model, span.request_model):
+            if model and (price := book.lookup(span.provider, model)) is not None:
+                limit = price.context_window
+                if limit:
+                    break
+        if not limit:
+            return None
+        utilization = used / limit
+        span.instruments.context_window_utilization.record(utilization, span.metric_attributes())
+        return Enrichment({
+            semconv.TRIPWIRE_CONTEXT_WINDOW_LIMIT: limit,
+            semconv.TRIPWIRE_CONTEXT_WINDOW_UTILIZATION: round(utilization, 6),
+            semconv.TRIPWIRE_CONTEXT_WINDOW_WARNING: utilization >= span.settings.context_window_warning,
+        })

@@ -1,0 +1,64 @@
+"""Cost of inference and embedding spans from token usage and prices (cache-aware)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from tripwire import semconv
+from tripwire.processors.base import Enrichment, SpanData
+from tripwire.processors.prices import Usage, get_price_book
+
+
+def usage_of(span: SpanData) -> Usage | None:
+    inp = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+    out = span.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+    if inp is None and out is None:
+        return None
+    return Usage(
+        input_tokens=max(inp or 0, 0),
+        output_tokens=max(out or 0, 0),
+        cache_read_tokens=max(span.int_attr(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0, 0),
+        cache_write_tokens=max(
+            span.int_attr(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS) or 0, 0),
+    )
+
+
+class CostEnricher:
+    """``tripwire.cost.usd`` + ``tripwire.cost.source``, or ``tripwire.cost.unpriced``.
+
+    The response model (a dated snapshot) is priced first, then the request model. A cost
+    already on the span (an instrumentor that got it from the provider) is kept and counted.
+    """
+
+    name = "cost"
+
+    def enrich(self, span: SpanData) -> Enrichment | None:
+        if not span.is_priced_operation:
+            return None
+        attrs = span.attributes
+        existing = attrs.get(semconv.TRIPWIRE_COST_USD)
+        if isinstance(existing, (int, float)) and not isinstance(existing, bool):
+            self._count(span, float(existing))
+            return None
+        usage = usage_of(span)
+        if usage is None:
+            return None
+        book = get_price_book(span.settings.prices_file)
+        price = None
+        for model in (span.response_model, span.request_model):
+            if model:
+                price = book.lookup(span.provider, model)
+                if price is not None and price.priced:
+                    break
+        if price is None or not price.priced:
+            return Enrichment({semconv.TRIPWIRE_COST_UNPRICED: True})
+        start = span.span.start_time
+        when = datetime.fromtimestamp(start / 1e9, timezone.utc) if start else None
+        usd = float(price.cost(usage, when))
+        self._count(span, usd)
+        return Enrichment({semconv.TRIPWIRE_COST_USD: usd, semconv.TRIPWIRE_COST_SOURCE: price.source})
+
+    @staticmethod
+    def _count(span: SpanData, usd: float) -> None:
+        if usd > 0:
+            span.instruments.cost.add(usd, span.metric_attributes())

@@ -1,0 +1,82 @@
+"""Model drift: floating aliases, and the snapshot behind a requested name changing."""
+
+from __future__ import annotations
+
+import re
+
+from tripwire import semconv
+from tripwire.processors.base import Enrichment, SpanData, event
+
+# A pinned snapshot: a date (2024-08-06, 20240806, @20240620), an OpenAI-style 4-digit
+# mmdd (gpt-4-0613), a numbered version (gemini-1.5-pro-002, bedrock -v1:0), a preview date
+# (gemini-2.5-pro-preview-05-06).
+_DATED = re.compile(
+    r"(?:[-_@](?:19|20)\d{2}-?\d{2}-?\d{2}"
+    r"|-(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=$|[-:])"
+    r"|-\d{3}$"
+    r"|-v\d+(?::\d+)?$"
+    r"|-preview-\d{2}-\d{2}"
+    r"|-exp-\d{4})",
+    re.IGNORECASE,
+)
+
+
+def looks_pinned(model: str) -> bool:
+    return bool(_DATED.search(model))
+
+
+def _base(model: str) -> str:
+    name = model.lower()
+    for prefix in ("models/", "publishers/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return name.rsplit("/", 1)[-1]
+
+
+def is_floating_alias(request: str, response: str | None) -> bool | None:
+    """True: the request named an alias the provider resolved to a snapshot. None: unknown."""
+    if looks_pinned(request):
+        return False
+    if request.lower().endswith("-latest"):
+        return True
+    if not response:
+        return None
+    req, resp = _base(request), _base(response)
+    if req == resp:
+        return False
+    return looks_pinned(resp)
+
+
+class DriftEnricher:
+    name = "drift"
+
+    def enrich(self, span: SpanData) -> Enrichment | None:
+        if not span.is_inference:
+            return None
+        request, response = span.request_model, span.response_model
+        if not request:
+            return None
+        out: dict[str, object] = {}
+        floating = is_floating_alias(request, response)
+        if floating is not None:
+            out[semconv.TRIPWIRE_MODEL_FLOATING_ALIAS] = floating
+        if not response:
+            return Enrichment(out) if out else None
+        key = (span.provider or "", request)
+        table = span.state.drift
+        with table.lock:
+            previous = table.get(key)
+            table.set(key, response)
+        if previous is not None and previous != response:
+            out[semconv.TRIPWIRE_MODEL_CHANGED] = True
+            out[semconv.TRIPWIRE_MODEL_PREVIOUS] = previous
+            details = {
+                semconv.GEN_AI_REQUEST_MODEL: request,
+                semconv.GEN_AI_RESPONSE_MODEL: response,
+                semconv.TRIPWIRE_MODEL_PREVIOUS: previous,
+            }
+            span.instruments.model_changes.add(1, span.metric_attributes())
+            return Enrichment(out, [event(semconv.EVENT_MODEL_CHANGED, span.end_time, details)])
+        if previous is not None:
+            out[semconv.TRIPWIRE_MODEL_CHANGED] = False
+        return Enrichment(out) if out else None

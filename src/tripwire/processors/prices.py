@@ -1,0 +1,267 @@
+"""Prices and context-window sizes: genai-prices' bundled snapshot plus a user overlay file.
+
+Never any network I/O: we only read the snapshot genai-prices ships (``calc_price`` and
+friends read ``data_snapshot.get_snapshot()``, which is the bundled data unless the
+application itself started genai-prices' ``UpdatePrices``; tripwire never does).
+
+Token semantics: ``gen_ai.usage.input_tokens`` *includes* cached tokens, and so does
+genai-prices' ``input_tokens`` (it subtracts ``cache_read_tokens``/``cache_write_tokens`` to
+price the uncached part), so the semconv numbers pass through unchanged. A foreign span whose
+input count excludes the cache (cache > input) is read as exclusive and added up instead.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tripwire import semconv
+from tripwire.errors import ConfigError
+from tripwire.settings import on_settings_change
+
+# gen_ai.provider.name -> genai-prices provider ids to try, in order.
+PROVIDER_IDS: dict[str, tuple[str, ...]] = {
+    semconv.PROVIDER_OPENAI: ("openai",),
+    semconv.PROVIDER_AZURE_OPENAI: ("azure", "openai"),
+    semconv.PROVIDER_AZURE_INFERENCE: ("azure",),
+    semconv.PROVIDER_ANTHROPIC: ("anthropic",),
+    semconv.PROVIDER_GCP_GEMINI: ("google",),
+    semconv.PROVIDER_GCP_VERTEX_AI: ("google",),
+    semconv.PROVIDER_GCP_GEN_AI: ("google",),
+    semconv.PROVIDER_AWS_BEDROCK: ("aws",),
+    semconv.PROVIDER_GROQ: ("groq",),
+    semconv.PROVIDER_DEEPSEEK: ("deepseek",),
+    semconv.PROVIDER_MISTRAL: ("mistral",),
+    semconv.PROVIDER_PERPLEXITY: ("perplexity",),
+    semconv.PROVIDER_XAI: ("x-ai",),
+    semconv.PROVIDER_COHERE: ("cohere",),
+    # deprecated gen_ai.system values seen on spans of older instrumentors
+    "az.ai.openai": ("azure", "openai"),
+    "az.ai.inference": ("azure",),
+    "vertex_ai": ("google",),
+    "gemini": ("google",),
+    "xai": ("x-ai",),
+}
+_MTOK = Decimal(1_000_000)
+_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0  # includes cache reads and writes (semconv)
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class OverlayEntry:
+    match: str
+    provider: str | None = None
+    input_per_mtok: Decimal | None = None
+    output_per_mtok: Decimal | None = None
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    context_window: int | None = None
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_mtok is not None or self.output_per_mtok is not None
+
+    def matches(self, provider: str | None, model: str) -> bool:
+        if self.provider and provider and self.provider != provider:
+            return False
+        pattern, name = self.match.lower(), model.lower()
+        if any(ch in pattern for ch in "*?["):
+            return fnmatch.fnmatchcase(name, pattern)
+        return pattern == name
+
+    def cost(self, usage: Usage) -> Decimal:
+        inp, out = usage.input_tokens, usage.output_tokens
+        cr, cw = usage.cache_read_tokens, usage.cache_write_tokens
+        uncached = inp - cr - cw if cr + cw <= inp else inp
+        in_price = self.input_per_mtok or Decimal(0)
+        total = (
+            uncached * in_price
+            + cr * (self.cache_read_per_mtok if self.cache_read_per_mtok is not None else in_price)
+            + cw * (self.cache_write_per_mtok if self.cache_write_per_mtok is not None else in_price)
+            + out * (self.output_per_mtok or Decimal(0))
+        )
+        return total / _MTOK
+
+
+@dataclass(frozen=True)
+class Price:
+    """A resolved model: either an overlay entry or a genai-prices (provider, model) pair."""
+
+    source: str  # semconv.COST_SOURCE_OVERRIDE or COST_SOURCE_PRICE_TABLE
+    context_window: int | None
+    overlay: OverlayEntry | None = None
+    gp_provider: Any = None
+    gp_model: Any = None
+
+    @property
+    def priced(self) -> bool:
+        return self.overlay is not None or self.gp_model is not None
+
+    def cost(self, usage: Usage, when: datetime | None) -> Decimal:
+        if self.overlay is not None:
+            return self.overlay.cost(usage)
+        from genai_prices import Usage as GPUsage
+
+        inp = usage.input_tokens
+        if usage.cache_read_tokens + usage.cache_write_tokens > inp:
+            inp += usage.cache_read_tokens + usage.cache_write_tokens
+        gp_usage = GPUsage(
+            input_tokens=inp,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens or None,
+            cache_write_tokens=usage.cache_write_tokens or None,
+        )
+        calc = self.gp_model.calc_price(gp_usage, self.gp_provider, genai_request_timestamp=when)
+        return Decimal(calc.total_price)
+
+
+def _decimal(entry: dict[str, Any], key: str, where: str) -> Decimal | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(where, value, f"{key}: a non-negative number (USD per million tokens)")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise ConfigError(where, value, f"{key}: a non-negative number") from None
+    if not number.is_finite() or number < 0:
+        raise ConfigError(where, value, f"{key}: a non-negative number")
+    return number
+
+
+def load_overlay(path: str) -> tuple[OverlayEntry, ...]:
+    """Read and validate a prices overlay (JSON or YAML); raises ConfigError."""
+    where = f"TRIPWIRE_PRICES_FILE ({path})"
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if path.lower().endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:
+        raise ConfigError(where, str(exc)[:200], "valid JSON or YAML") from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        raise ConfigError(where, type(data).__name__, 'a mapping with a "models" list')
+    entries = []
+    for index, raw in enumerate(models):
+        item = f"{where} models[{index}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("match"), str) or not raw["match"]:
+            raise ConfigError(item, raw, 'a mapping with a non-empty "match" model name')
+        window = raw.get("context_window")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int)
+                                   or window <= 0):
+            raise ConfigError(item, window, "context_window: a positive integer")
+        provider = raw.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise ConfigError(item, provider, "provider: a gen_ai.provider.name value")
+        entries.append(
+            OverlayEntry(
+                match=raw["match"],
+                provider=provider,
+                input_per_mtok=_decimal(raw, "input_per_mtok", item),
+                output_per_mtok=_decimal(raw, "output_per_mtok", item),
+                cache_read_per_mtok=_decimal(raw, "cache_read_per_mtok", item),
+                cache_write_per_mtok=_decimal(raw, "cache_write_per_mtok", item),
+                context_window=window,
+            )
+        )
+    return tuple(entries)
+
+
+def _genai_lookup(provider: str | None, model: str) -> tuple[Any, Any] | None:
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    ids = PROVIDER_IDS.get(provider or "") or ((provider,) if provider else ())
+    for provider_id in ids:
+        try:
+            return snapshot.find_provider_model(model, None, provider_id, None)  # type: ignore[no-any-return]
+        except LookupError:
+            continue
+    if any(data_snapshot.find_provider_by_id(snapshot.providers, pid) for pid in ids):
+        return None  # a known provider without this model: unpriced, not someone else's price
+    try:  # provider unknown to genai-prices (or none given): match the model across providers
+        return snapshot.find_provider_model(model, None, None, None)  # type: ignore[no-any-return]
+    except LookupError:
+        return None
+
+
+class PriceBook:
+    """Cached lookups (LRU keyed by provider + model) over the overlay and genai-prices."""
+
+    def __init__(self, overlay: tuple[OverlayEntry, ...] = ()) -> None:
+        self.overlay = overlay
+        self._cache: OrderedDict[tuple[str | None, str], Price | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def lookup(self, provider: str | None, model: str) -> Price | None:
+        key = (provider, model)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        price = self._resolve(provider, model)
+        with self._lock:
+            self._cache[key] = price
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return price
+
+    def _resolve(self, provider: str | None, model: str) -> Price | None:
+        window_only: int | None = None
+        for entry in self.overlay:
+            if entry.matches(provider, model):
+                if entry.priced:
+                    return Price(semconv.COST_SOURCE_OVERRIDE, entry.context_window, overlay=entry)
+                window_only = window_only or entry.context_window
+        found = _genai_lookup(provider, model)
+        if found is None:
+            if window_only is not None:  # a window but no price: context only, still unpriced
+                return Price(semconv.COST_SOURCE_OVERRIDE, window_only)
+            return None
+        gp_provider, gp_model = found
+        window = window_only or getattr(gp_model, "context_window", None)
+        return Price(semconv.COST_SOURCE_PRICE_TABLE, window, gp_provider=gp_provider,
+                     gp_model=gp_model)
+
+
+_books: dict[str | None, PriceBook] = {}
+_books_lock = threading.Lock()
+
+
+def get_price_book(prices_file: str | None) -> PriceBook:
+    """The process-wide price book for an overlay path (ConfigError if the file is bad)."""
+    book = _books.get(prices_file)
+    if book is None:
+        with _books_lock:
+            book = _books.get(prices_file)
+            if book is None:
+                book = PriceBook(load_overlay(prices_file) if prices_file else ())
+                _books[prices_file] = book
+    return book
+
+
+def clear_price_books() -> None:
+    with _books_lock:
+        _books.clear()
+
+
+on_settings_change(clear_price_books)

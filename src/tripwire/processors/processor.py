@@ -1,0 +1,247 @@
+"""EnrichingSpanProcessor: wraps the export processor and hands it an enriched copy of each span.
+
+The SDK freezes a span's attributes before any processor's ``on_end`` runs, so enrichment
+builds a new ``ReadableSpan`` (public constructor, the original's fields, merged attributes and
+events) and passes that on. Spans nothing applies to pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.util import BoundedList
+
+from tripwire import semconv
+from tripwire._core.guard import log_failure
+from tripwire._core.precall import register_precall_check
+from tripwire.budget import active_blocks
+from tripwire.processors.base import Enricher, Enrichment, SpanData
+from tripwire.processors.budget import BudgetEnricher
+from tripwire.processors.context_window import ContextWindowEnricher
+from tripwire.processors.cost import CostEnricher
+from tripwire.processors.drift import DriftEnricher
+from tripwire.processors.ledger import USER_KEYS, precall_check, root_route
+from tripwire.processors.metrics import make_instruments
+from tripwire.processors.refusal import RefusalEnricher
+from tripwire.processors.rollup import RollupEnricher
+from tripwire.processors.state import TraceRecord, get_state
+from tripwire.processors.tool_loop import ToolLoopEnricher
+from tripwire.settings import Settings, get_settings
+
+
+def default_enrichers() -> list[Enricher]:
+    """In order: cost first (rollup and budgets read it)."""
+    return [CostEnricher(), RollupEnricher(), BudgetEnricher(), RefusalEnricher(),
+            DriftEnricher(), ContextWindowEnricher(), ToolLoopEnricher()]
+
+
+def _is_local_root(span: ReadableSpan) -> bool:
+    parent = span.parent
+    return parent is None or parent.is_remote
+
+
+def _baggage_into(record: TraceRecord, ctx: Context | None) -> None:
+    values = baggage.get_all(ctx)
+    if not values:
+        return
+    feature = values.get(semconv.BAGGAGE_FEATURE)
+    if isinstance(feature, str) and feature:
+        record.feature = feature
+    for key in USER_KEYS:
+        user = values.get(key)
+        if isinstance(user, str) and user:
+            record.user_id = user
+            break
+    conversation = values.get(semconv.GEN_AI_CONVERSATION_ID)
+    if isinstance(conversation, str) and conversation:
+        record.conversation_id = conversation
+
+
+class EnrichingSpanProcessor(SpanProcessor):
+    """Wrap ``next_processor`` (normally a ``BatchSpanProcessor``) and enrich what it receives.
+
+    ``settings``: a fixed :class:`tripwire.settings.Settings`; by default the process-wide
+    settings are read at each span, so ``tripwire.configure()`` applies at once.
+    ``enrichers``: replace the default list (advanced; ``TRIPWIRE_DISABLED_ENRICHERS`` still
+    applies). Cross-span state is shared by every instance in the process, so with one
+    instance per exporter a request is still counted once.
+    """
+
+    def __init__(
+        self,
+        next_processor: SpanProcessor,
+        *,
+        meter_provider: MeterProvider | None = None,
+        settings: Settings | None = None,
+        enrichers: Sequence[Enricher] | None = None,
+    ) -> None:
+        self.next_processor = next_processor
+        self._settings = settings
+        self._instruments = make_instruments(meter_provider)
+        self._enrichers = list(enrichers) if enrichers is not None else default_enrichers()
+        if any(e.name == "budget" for e in self._enrichers):
+            register_precall_check(precall_check)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    # --- SpanProcessor -------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            self._track_start(span, parent_context)
+        except Exception:
+            log_failure("enrichment on_start")
+        self.next_processor.on_start(span, parent_context=parent_context)
+
+    def _on_ending(self, span: Span) -> None:
+        hook = getattr(self.next_processor, "_on_ending", None)
+        if hook is not None:
+            hook(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        enriched: ReadableSpan = span
+        try:
+            enriched = self._enrich(span)
+        except Exception:
+            log_failure("enrichment")
+        self.next_processor.on_end(enriched)
+
+    def shutdown(self) -> None:
+        self.next_processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.next_processor.force_flush(timeout_millis)
+
+    # --- internals -----------------------------------------------------------------------
+    def _track_start(self, span: Span, parent_context: Context | None) -> None:
+        ctx = span.get_span_context()
+        state = get_state()
+        if _is_local_root(span):
+            record = state.trace(ctx.trace_id)
+            if record.root_span_id is None:
+                record.root_span_id = ctx.span_id
+                record.root_span = span
+            _baggage_into(record, parent_context)
+        elif baggage.get_all(parent_context):
+            _baggage_into(state.trace(ctx.trace_id), parent_context)
+        blocks = active_blocks()
+        if blocks:
+            state.span_blocks.set((ctx.trace_id, ctx.span_id), blocks)
+
+    def _enrich(self, span: ReadableSpan) -> ReadableSpan:
+        ctx = span.context
+        if ctx is None:
+            return span
+        state = get_state()
+        attrs = span.attributes or {}
+        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
+        is_root = _is_local_root(span)
+        if operation is None and not is_root:
+            return span  # not a GenAI span and no rollup to attach: the fast path
+        key = (ctx.trace_id, ctx.span_id)
+        done: Enrichment | None = state.processed.get(key)
+        if done is None:
+            if operation is None:  # a local root: anything to roll up?
+                record = state.traces.get(ctx.trace_id)
+                if record is None:
+                    return span
+                if record.llm_calls == 0 and record.budget_exceeded is None:
+                    self._release(record, ctx.trace_id, ctx.span_id)
+                    return span
+            done = self._compute(span, attrs, operation, is_root)
+            state.processed.set(key, done)
+        if not done.attributes and not done.events:
+            return span
+        return _rebuild(span, done)
+
+    @staticmethod
+    def _release(record: TraceRecord, trace_id: int, span_id: int) -> None:
+        """The local root ended: the request is over in this process."""
+        if record.root_span_id in (None, span_id):
+            get_state().traces.pop(trace_id)
+
+    def _compute(self, span: ReadableSpan, attrs: Any, operation: Any,
+                 is_root: bool) -> Enrichment:
+        state = get_state()
+        settings = self.settings
+        trace_id = span.context.trace_id if span.context else 0
+        record = state.traces.get(trace_id)
+        if record is None and operation is not None:
+            record = state.trace(trace_id)
+        provider = attrs.get(semconv.GEN_AI_PROVIDER_NAME) or attrs.get(semconv.GEN_AI_SYSTEM)
+        data = SpanData(
+            span=span,
+            attributes=ChainMap({}, attrs),
+            settings=settings,
+            state=state,
+            instruments=self._instruments,
+            record=record,
+            is_local_root=is_root,
+            operation=operation if isinstance(operation, str) else None,
+            provider=provider if isinstance(provider, str) else None,
+        )
+        data.feature = self._feature(attrs, record, settings, is_root)
+        result = Enrichment()
+        if data.feature and operation is not None and semconv.TRIPWIRE_FEATURE not in attrs:
+            result.attributes[semconv.TRIPWIRE_FEATURE] = data.feature
+        disabled = settings.disabled_enrichers
+        for enricher in self._enrichers:
+            if enricher.name in disabled:
+                continue
+            try:
+                added = enricher.enrich(data)
+            except Exception:
+                log_failure(f"enricher {enricher.name}")
+                continue
+            if added is not None:
+                data.attributes.maps[0].update(added.attributes)
+                result.attributes.update(added.attributes)
+                result.events.extend(added.events)
+        if is_root and record is not None and span.context is not None:
+            self._release(record, trace_id, span.context.span_id)
+        return result
+
+    @staticmethod
+    def _feature(attrs: Any, record: TraceRecord | None, settings: Settings,
+                 is_root: bool) -> str | None:
+        for value in (attrs.get(semconv.TRIPWIRE_FEATURE),
+                      record.feature if record else None,
+                      attrs.get(semconv.HTTP_ROUTE) if is_root else root_route(record),
+                      settings.feature):
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+
+def _rebuild(span: ReadableSpan, added: Enrichment) -> ReadableSpan:
+    """A copy of ``span`` with ``added`` merged in, built with the public constructor only."""
+    original = span.attributes or {}
+    attributes = BoundedAttributes(maxlen=None, attributes={**original, **added.attributes},
+                                   immutable=True)
+    attributes.dropped = span.dropped_attributes
+    events: BoundedList[Event] = BoundedList.from_seq(None, [*span.events, *added.events])
+    events.dropped = span.dropped_events
+    links = BoundedList.from_seq(None, span.links)
+    links.dropped = span.dropped_links
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

@@ -1,0 +1,44 @@
+"""Per-request rollup: LLM spans add to their trace's record; the local root gets the totals.
+
+The local root ends after its children, so the totals are complete when it ends. Spans that
+end after their local root (fire-and-forget tasks) start a new record and are not rolled up.
+"""
+
+from __future__ import annotations
+
+from tripwire import semconv
+from tripwire.processors.base import Enrichment, SpanData
+
+
+class RollupEnricher:
+    name = "rollup"
+
+    def enrich(self, span: SpanData) -> Enrichment | None:
+        record = span.record
+        if record is None:
+            return None
+        if span.is_priced_operation:
+            attrs = span.attributes
+            inp = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS) or 0
+            out = span.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0
+            cost = attrs.get(semconv.TRIPWIRE_COST_USD)
+            with span.state.traces.lock:
+                record.llm_calls += 1
+                record.input_tokens += inp
+                record.output_tokens += out
+                if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                    record.cost_usd += float(cost)
+                elif attrs.get(semconv.TRIPWIRE_COST_UNPRICED):
+                    record.unpriced_calls += 1
+        # An LLM span that is itself the local root (a script's single call) counts itself.
+        if not span.is_local_root or record.llm_calls == 0:
+            return None
+        out_attrs: dict[str, object] = {
+            semconv.TRIPWIRE_TRACE_COST_USD: record.cost_usd,
+            semconv.TRIPWIRE_TRACE_LLM_CALLS: record.llm_calls,
+            semconv.TRIPWIRE_TRACE_INPUT_TOKENS: record.input_tokens,
+            semconv.TRIPWIRE_TRACE_OUTPUT_TOKENS: record.output_tokens,
+        }
+        if record.unpriced_calls:
+            out_attrs[semconv.TRIPWIRE_TRACE_UNPRICED_CALLS] = record.unpriced_calls
+        return Enrichment(out_attrs)

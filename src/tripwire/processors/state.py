@@ -1,0 +1,165 @@
+"""Cross-span state, once per process: bounded in size (LRU) and in age (TTL).
+
+Every per-trace table, ledger and history the enrichers keep lives in :func:`get_state`, so
+several ``EnrichingSpanProcessor`` instances (one per exporter) share it and a request is
+counted once. Bounds come from ``state_max_entries`` / ``state_ttl_seconds``; changing the
+settings starts a fresh state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from tripwire.settings import get_settings, on_settings_change
+
+K = TypeVar("K")
+V = TypeVar("V")
+_clock = time.monotonic
+
+
+class BoundedTable(Generic[K, V]):
+    """A thread-safe mapping bounded by entry count (least recently used go first) and age.
+
+    ``ttl_seconds == 0`` disables the age bound. Expired entries are dropped lazily, on access
+    and when the table is full, so no background thread is needed.
+    """
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self.max_entries = max(1, int(max_entries))
+        self.ttl = float(ttl_seconds)
+        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self.lock = threading.RLock()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _expired(self, stamp: float, now: float) -> bool:
+        return self.ttl > 0 and now - stamp > self.ttl
+
+    def get(self, key: K) -> V | None:
+        with self.lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            now = _clock()
+            if self._expired(item[0], now):
+                del self._data[key]
+                return None
+            self._data[key] = (now, item[1])
+            self._data.move_to_end(key)
+            return item[1]
+
+    def set(self, key: K, value: V) -> None:
+        with self.lock:
+            self._data[key] = (_clock(), value)
+            self._data.move_to_end(key)
+            self._trim()
+
+    def get_or_create(self, key: K, factory: Callable[[], V]) -> V:
+        with self.lock:
+            value = self.get(key)
+            if value is None:
+                value = factory()
+                self.set(key, value)
+            return value
+
+    def pop(self, key: K) -> V | None:
+        with self.lock:
+            item = self._data.pop(key, None)
+            return None if item is None else item[1]
+
+    def clear(self) -> None:
+        with self.lock:
+            self._data.clear()
+
+    def _trim(self) -> None:
+        data = self._data
+        if self.ttl > 0:
+            now = _clock()
+            while data:
+                stamp = next(iter(data.values()))[0]
+                if not self._expired(stamp, now):
+                    break
+                data.popitem(last=False)
+                self.evicted += 1
+        while len(data) > self.max_entries:
+            data.popitem(last=False)
+            self.evicted += 1
+
+
+@dataclass
+class TraceRecord:
+    """What the enrichers know about one trace in this process."""
+
+    root_span_id: int | None = None
+    root_span: Any = None  # the live local root span (for http.route), dropped with the record
+    feature: str | None = None  # from baggage
+    user_id: str | None = None  # from baggage or a span attribute
+    conversation_id: str | None = None
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    unpriced_calls: int = 0
+    budget_exceeded: Any = None  # first crossing in this trace (a ledger Crossing)
+    tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class ProcessState:
+    traces: BoundedTable[int, TraceRecord]
+    # (trace_id, span_id) -> additions already computed by another processor instance
+    processed: BoundedTable[tuple[int, int], Any]
+    # (provider, request model) -> last response model seen
+    drift: BoundedTable[tuple[str, str], str]
+    # ledger accounts: (budget name, scope key) -> account
+    accounts: BoundedTable[tuple[str, str], Any]
+    # (trace_id, span_id) -> tripwire.budget() blocks active when the span started
+    span_blocks: BoundedTable[tuple[int, int], tuple[Any, ...]]
+
+    def trace(self, trace_id: int) -> TraceRecord:
+        return self.traces.get_or_create(trace_id, TraceRecord)
+
+
+_lock = threading.Lock()
+_state: ProcessState | None = None
+
+
+def _build() -> ProcessState:
+    settings = get_settings()
+    size, ttl = settings.state_max_entries, settings.state_ttl_seconds
+    return ProcessState(
+        traces=BoundedTable(size, ttl),
+        # A span's additions are only needed while the other exporters' processors run.
+        processed=BoundedTable(min(size, 4096), min(ttl, 60.0) if ttl > 0 else 60.0),
+        drift=BoundedTable(size, ttl),
+        accounts=BoundedTable(size, ttl),
+        span_blocks=BoundedTable(size, ttl),
+    )
+
+
+def get_state() -> ProcessState:
+    global _state
+    state = _state
+    if state is None:
+        with _lock:
+            if _state is None:
+                _state = _build()
+            state = _state
+    return state
+
+
+def reset_state() -> None:
+    """Forget every table (tests, and settings changes that alter the bounds)."""
+    global _state
+    with _lock:
+        _state = None
+
+
+on_settings_change(reset_state)

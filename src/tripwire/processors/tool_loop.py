@@ -1,0 +1,71 @@
+"""Tool-call errors: unknown tools and invalid arguments the model asked for, failed tool
+executions, and loops (same tool + arguments repeated within a trace)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tripwire import semconv
+from tripwire._core.tools import arguments_hash
+from tripwire.processors.base import Enrichment, SpanData, event
+from tripwire.processors.metrics import TRIPWIRE_TOOL_CALL_ERROR_KIND
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+class ToolLoopEnricher:
+    name = "tool_loop"
+
+    def enrich(self, span: SpanData) -> Enrichment | None:
+        if span.is_inference:
+            self._requested(span)
+            return None
+        if span.operation != semconv.OP_EXECUTE_TOOL:
+            return None
+        attrs = span.attributes
+        tool = attrs.get(semconv.GEN_AI_TOOL_NAME)
+        tool = tool if isinstance(tool, str) and tool else None
+        if attrs.get(semconv.ERROR_TYPE):
+            self._count(span, semconv.TOOL_ERROR_EXECUTION, tool)
+        args_hash = attrs.get(semconv.TRIPWIRE_TOOL_ARGUMENTS_HASH)
+        if not isinstance(args_hash, str):  # foreign instrumentor with captured arguments
+            raw = attrs.get(semconv.GEN_AI_TOOL_CALL_ARGUMENTS)
+            args_hash = arguments_hash(raw) if isinstance(raw, str) else None
+        record = span.record
+        if not tool or not isinstance(args_hash, str) or record is None:
+            return None
+        with span.state.traces.lock:
+            count = record.tool_calls.get((tool, args_hash), 0) + 1
+            record.tool_calls[(tool, args_hash)] = count
+        if count < span.settings.tool_loop_threshold:
+            return None
+        out: dict[str, Any] = {semconv.TRIPWIRE_TOOL_LOOP: True,
+                               semconv.TRIPWIRE_TOOL_LOOP_COUNT: count}
+        events = []
+        if count == span.settings.tool_loop_threshold:  # once per loop, when it is detected
+            self._count(span, semconv.TOOL_ERROR_LOOP, tool)
+            events.append(event(semconv.EVENT_TOOL_LOOP, span.end_time, {
+                semconv.GEN_AI_TOOL_NAME: tool, semconv.TRIPWIRE_TOOL_LOOP_COUNT: count}))
+        return Enrichment(out, events)
+
+    def _requested(self, span: SpanData) -> None:
+        attrs = span.attributes
+        for name in _names(attrs.get(semconv.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES)):
+            del name  # made up by the model: never a metric dimension
+            self._count(span, semconv.TOOL_ERROR_UNKNOWN_TOOL, None)
+        for name in _names(attrs.get(semconv.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS)):
+            self._count(span, semconv.TOOL_ERROR_INVALID_ARGUMENTS, name)
+
+    @staticmethod
+    def _count(span: SpanData, kind: str, tool: str | None) -> None:
+        attrs = span.metric_attributes()
+        attrs[TRIPWIRE_TOOL_CALL_ERROR_KIND] = kind
+        if tool:
+            attrs[semconv.GEN_AI_TOOL_NAME] = tool
+        span.instruments.tool_call_errors.add(1, attrs)
