@@ -117,9 +117,9 @@ class QdrantInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     (Euclid, Manhattan).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._wrapped: list[tuple[Any, str]] = []
+    # BaseInstrumentor is a singleton whose __init__ runs on every construction: keep the
+    # record of what is wrapped out of __init__.
+    _wrapped: list[tuple[Any, str]]
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -132,7 +132,7 @@ class QdrantInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._wrapped = wrap_targets(_targets(frozenset(names)), telemetry)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_targets(self._wrapped)
+        unwrap_targets(self.__dict__.get("_wrapped", []))
 
 
 __all__ = ["QdrantInstrumentor"]
