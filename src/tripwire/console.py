@@ -33,7 +33,8 @@ def describe(span: ReadableSpan) -> str:
     a: dict[str, Any] = dict(span.attributes or {})
     facts: list[str] = []
     if semconv.GEN_AI_RESPONSE_MODEL in a:
-        facts.append(f"model={a[semconv.GEN_AI_RESPONSE_MODEL]}")
+        alias = " (alias)" if a.get(semconv.TRIPWIRE_MODEL_FLOATING_ALIAS) else ""
+        facts.append(f"model={a[semconv.GEN_AI_RESPONSE_MODEL]}{alias}")
     if semconv.GEN_AI_USAGE_INPUT_TOKENS in a or semconv.GEN_AI_USAGE_OUTPUT_TOKENS in a:
         est = " (estimated)" if a.get(semconv.TRIPWIRE_USAGE_ESTIMATED) else ""
         facts.append(f"tokens in={a.get(semconv.GEN_AI_USAGE_INPUT_TOKENS, '?')} "
@@ -66,8 +67,6 @@ def describe(span: ReadableSpan) -> str:
         flags.append(f"CONTEXT {a.get(semconv.TRIPWIRE_CONTEXT_WINDOW_UTILIZATION, 0):.0%} FULL")
     if a.get(semconv.TRIPWIRE_MODEL_CHANGED):
         flags.append("MODEL SNAPSHOT CHANGED")
-    if a.get(semconv.TRIPWIRE_MODEL_FLOATING_ALIAS):
-        flags.append("floating alias")
     for key, label in (
         (semconv.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES, "UNKNOWN TOOL"),
         (semconv.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS, "INVALID TOOL ARGS"),
