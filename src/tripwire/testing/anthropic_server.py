@@ -364,9 +364,10 @@ def anthropic_rate_limited(retry_after: float = 0.01, message: str = "Rate limit
     return anthropic_error(429, "rate_limit_error", message, retry_after=retry_after)
 
 
-def anthropic_overloaded(message: str = "Overloaded") -> Reply:
-    """529 ``overloaded_error``."""
-    return anthropic_error(529, "overloaded_error", message)
+def anthropic_overloaded(message: str = "Overloaded", *, retry_after: float | None = None
+                         ) -> Reply:
+    """529 ``overloaded_error`` (the SDK retries it; ``retry_after`` shortens its backoff)."""
+    return anthropic_error(529, "overloaded_error", message, retry_after=retry_after)
 
 
 class FakeAnthropicServer(FakeServer):
