@@ -29,10 +29,15 @@ SEMCONV_ATTRIBUTES = {
     value for name, value in vars(semconv).items()
     if name.isupper() and isinstance(value, str) and re.fullmatch(r"[a-z_]+(\.[a-z0-9_]+)+", value)
 }
+# The kind attribute of tripwire.tool_call.errors is not in semconv.py yet (it is defined in
+# tripwire/processors/metrics.py with a TODO to move it); prefer semconv's once it is there.
+TOOL_CALL_ERROR_KIND = getattr(semconv, "TRIPWIRE_TOOL_CALL_ERROR_KIND", None)
+if TOOL_CALL_ERROR_KIND is None:
+    from tripwire.processors.metrics import TRIPWIRE_TOOL_CALL_ERROR_KIND as TOOL_CALL_ERROR_KIND
 # Labels Prometheus adds itself (job/instance), histogram buckets, and the sanitized semconv
 # attributes our metrics carry.
 ALLOWED_LABELS = {"job", "instance", "le"} | {
-    promnames.label_name(attr) for attr in SEMCONV_ATTRIBUTES
+    promnames.label_name(attr) for attr in SEMCONV_ATTRIBUTES | {TOOL_CALL_ERROR_KIND}
 }
 
 
