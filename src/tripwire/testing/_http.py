@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -72,6 +73,18 @@ def sse_event(data: Any, event: str | None = None) -> bytes:
     return f"{prefix}data: {text}\n\n".encode()
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """Clients dropping keep-alive connections (client closed, test over) is normal here:
+    don't print a traceback for it."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 AnyReply = Reply | StreamReply
 ReplyFactory = Callable[[RecordedRequest], AnyReply]
 
@@ -89,10 +102,12 @@ class FakeServer:
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> FakeServer:
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__,
-                                        daemon=True)
+        # A short poll interval: stop() (shutdown) waits up to one interval, per test.
+        httpd = self._httpd
+        self._thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.01),
+                                        name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 
@@ -138,6 +153,11 @@ class FakeServer:
             queued = self._queue.popleft() if self._queue else None
         if queued is None:
             return self.default_reply(request)
+        return self.render_queued(queued, request)
+
+    def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest) -> AnyReply:
+        """Turn a queued item into a reply; subclasses may give their own reply specs access
+        to server state (e.g. the model snapshot table) here."""
         return queued(request) if callable(queued) else queued
 
 
