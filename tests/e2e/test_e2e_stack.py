@@ -156,7 +156,8 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
 
 
 @pytest.fixture
-def rotel(otlp_receiver: tuple[str, Received], tmp_path: Path) -> Iterator[str]:
+def rotel(otlp_receiver: tuple[str, Received], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """rotel-agent forwarding to the receiver; yields its (gRPC, HTTP) OTLP endpoints."""
     agent = _rotel_agent()
     if agent is None:
         pytest.skip("rotel-agent not installed (pip install --pre rotel; scripts/install-e2e-deps.sh)")
@@ -185,7 +186,7 @@ def rotel(otlp_receiver: tuple[str, Received], tmp_path: Path) -> Iterator[str]:
                 return False
 
         _wait(listening, 15, "rotel-agent to listen", proc, log)
-        yield f"http://127.0.0.1:{grpc_port}"
+        yield f"http://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}"
     finally:
         _stop(proc)
 
@@ -198,12 +199,12 @@ def _prom_get(base: str, path: str, **params: str) -> Any:
 
 
 @pytest.fixture
-def workload(rotel: str, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[Any], Path]]:
+def workload(rotel: tuple[str, str], tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[Any], Path]]:
     prom_port = _free_port()
     log = tmp_path / "workload.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(WORKLOAD), "--otlp", rotel, "--prometheus-port", str(prom_port),
+            [sys.executable, str(WORKLOAD), "--otlp", rotel[0], "--prometheus-port", str(prom_port),
              "--rounds", "0", "--interval", "0.5"],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -373,3 +374,65 @@ def test_every_dashboard_query_returns_data_from_prometheus(
                        query=f"count by ({kind}) (tripwire_tool_call_errors_total)")
     kinds = {s["metric"].get(kind) for s in result["data"]["result"]}
     assert sc.TOOL_ERROR_UNKNOWN_TOOL in kinds, kinds
+
+
+DEMO = ROOT / "examples" / "support_assistant.py"
+
+
+def test_real_demo_with_enrichment_through_rotel(
+    otlp_receiver: tuple[str, Received], rotel: tuple[str, str], tmp_path: Path
+) -> None:
+    """The shipped demo (real openai SDK against the fake server, EnrichingSpanProcessor)
+    exports OTLP/HTTP to rotel; its enriched spans and metrics arrive intact, and every
+    metric it emits has the unit (hence the Prometheus name) the dashboards query."""
+    if not DEMO.exists():
+        pytest.skip("examples/support_assistant.py not in this checkout")
+    pytest.importorskip("openai")
+    pytest.importorskip("tripwire.processors")
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": rotel[1]}
+    env.pop("OPENAI_API_KEY", None)  # offline: the demo's scripted fake server
+    done = subprocess.run([sys.executable, str(DEMO)], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    received = otlp_receiver[1]
+
+    def arrived() -> bool:
+        names = {s[1].name for s in received.spans()}
+        roots = [s for s in received.spans() if s[1].name == "support request"]
+        return len(roots) >= 3 and {sc.METRIC_COST, sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION} \
+            <= set(received.metrics()) and any(n.startswith("chat ") for n in names)
+
+    _wait(arrived, 20, "the demo's traces and metrics through rotel")
+    spans = received.spans()
+    assert {r[sc.SERVICE_NAME] for r, _, _ in spans} == {"support-assistant"}
+    chats = [a for _, s, a in spans if s.name.startswith("chat ")]
+    assert len(chats) >= 4
+    for attrs in chats:
+        assert attrs[sc.GEN_AI_OPERATION_NAME] == sc.OP_CHAT
+        assert attrs[sc.GEN_AI_PROVIDER_NAME] == sc.PROVIDER_OPENAI
+        assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
+        assert attrs[sc.TRIPWIRE_COST_USD] > 0  # enrichment survived export and the collector
+        assert attrs[sc.TRIPWIRE_COST_SOURCE]
+    assert any(a.get(sc.TRIPWIRE_REFUSAL) is True for a in chats)
+    assert any(a.get(sc.TRIPWIRE_RETRY_COUNT, 0) >= 1 for a in chats)
+    assert any(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in a or a.get(sc.GEN_AI_REQUEST_STREAM)
+               for a in chats)
+    roots = [a for _, s, a in spans if s.name == "support request"]
+    assert all(a[sc.TRIPWIRE_TRACE_LLM_CALLS] >= 1 for a in roots)
+    assert sum(a[sc.TRIPWIRE_TRACE_COST_USD] for a in roots) > 0
+
+    metrics = received.metrics()
+    emitted = promnames.emitted_series()
+    dashboard_series: set[str] = set()
+    for path in DASHBOARDS:
+        for _, expr in promnames.prometheus_queries(json.loads(path.read_text())):
+            dashboard_series |= promnames.metric_names(expr)
+    for name, metric in metrics.items():
+        if name not in sc.EMITTED_METRICS:
+            continue
+        kind, unit = promnames.INSTRUMENTS[name]
+        assert metric.unit == unit, (name, metric.unit, unit)
+        series = promnames.prometheus_series(name, metric.unit, kind)
+        assert series <= set(emitted)
+        assert series & dashboard_series, f"{name} is on no dashboard"
+    assert {sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, sc.METRIC_REFUSALS} <= set(metrics)
