@@ -11,18 +11,18 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun  # noqa: E402
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.embeddings import Embeddings  # noqa: E402
-from langchain_core.retrievers import BaseRetriever  # noqa: E402
-from langchain_core.vectorstores import InMemoryVectorStore  # noqa: E402
-from opentelemetry.instrumentation.utils import suppress_instrumentation  # noqa: E402
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.vectorstores import InMemoryVectorStore
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, StatusCode
 
-from tripwire import semconv  # noqa: E402
-from tripwire.instrumentation.chromadb import ChromaInstrumentor  # noqa: E402
-from tripwire.instrumentation.langchain import LangChainInstrumentor  # noqa: E402
-from tripwire.testing.fixtures import find_span, get_metric_points  # noqa: E402
+from tripwire import semconv
+from tripwire.instrumentation.chromadb import ChromaInstrumentor
+from tripwire.instrumentation.langchain import LangChainInstrumentor
+from tripwire.testing.fixtures import find_span, get_metric_points
 
 VECTORS = {"refund": [1.0, 0.0], "ship": [0.0, 1.0], "return": [0.7, 0.7]}
 
@@ -161,7 +161,7 @@ def test_retriever_over_chroma_nests_both_spans(instrumented: Any, tracer_provid
     assert outer.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 2
     # the retriever reports the distances it put in metadata, as distances
     assert outer.attributes[semconv.TRIPWIRE_RETRIEVAL_SCORE_KIND] == semconv.SCORE_KIND_DISTANCE
-    assert list(outer.attributes[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS])[0] == "refund"
+    assert outer.attributes[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS][0] == "refund"
 
 
 def test_suppression_and_uninstrument(instrumented: Any, span_exporter: Any) -> None:

@@ -10,13 +10,13 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation  # noqa: E402
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
-from qdrant_client import AsyncQdrantClient, QdrantClient, models  # noqa: E402
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, StatusCode
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
 
-from tripwire import semconv  # noqa: E402
-from tripwire.instrumentation.qdrant import QdrantInstrumentor  # noqa: E402
-from tripwire.testing.fixtures import find_span, get_metric_points  # noqa: E402
+from tripwire import semconv
+from tripwire.instrumentation.qdrant import QdrantInstrumentor
+from tripwire.testing.fixtures import find_span, get_metric_points
 
 POINTS = [
     models.PointStruct(id=1, vector=[1.0, 0.0], payload={"text": "refunds in 14 days", "g": "a"}),

@@ -10,16 +10,16 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from langchain_core.messages import ToolMessage  # noqa: E402
-from langchain_core.tools import BaseTool, StructuredTool, Tool, ToolException  # noqa: E402
-from langchain_core.tools import tool as lc_tool  # noqa: E402
-from opentelemetry.instrumentation.utils import suppress_instrumentation  # noqa: E402
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool, StructuredTool, Tool, ToolException
+from langchain_core.tools import tool as lc_tool
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, StatusCode
 
-from tripwire import semconv  # noqa: E402
-from tripwire._core.tools import arguments_hash  # noqa: E402
-from tripwire.instrumentation.langchain import LangChainInstrumentor  # noqa: E402
-from tripwire.testing.fixtures import find_span, spans_by_name  # noqa: E402
+from tripwire import semconv
+from tripwire._core.tools import arguments_hash
+from tripwire.instrumentation.langchain import LangChainInstrumentor
+from tripwire.testing.fixtures import find_span, spans_by_name
 
 
 @lc_tool
