@@ -1,0 +1,185 @@
+"""``tripwire.configure()``: validate and install settings, and put enrichment in the pipeline.
+
+Three set-ups, one function::
+
+    # 1. nothing set up yet: build providers from the standard OTEL_* variables
+    #    (OTLP over HTTP/protobuf unless OTEL_TRACES_EXPORTER / _PROTOCOL say otherwise)
+    tripwire.configure(budget_trace_usd=0.25)
+
+    # 2. your own TracerProvider: give tripwire the export processors you would have added
+    provider = TracerProvider(resource=...)
+    tripwire.configure(tracer_provider=provider,
+                       span_processors=[BatchSpanProcessor(OTLPSpanExporter())])
+
+    # 3. your own TracerProvider, exporters from OTEL_* (as in 1) added to it
+    tripwire.configure(tracer_provider=provider)
+
+Settings are validated first: an invalid value raises ``tripwire.ConfigError`` naming the
+setting and the accepted values, and nothing is changed. Calling ``configure()`` again only
+updates the settings (the pipeline is built once per process).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+from tripwire.errors import ConfigError
+from tripwire.settings import Settings, load_settings, set_settings
+
+logger = logging.getLogger("tripwire")
+_lock = threading.Lock()
+_configured: TracerProvider | None = None
+
+
+def check_files(settings: Settings, *, strict: bool) -> Settings:
+    """Validate the prices and budgets files. Lenient: log, drop the bad file, install."""
+    from tripwire.budget import load_budgets_file
+    from tripwire.processors.prices import load_overlay
+
+    changes: dict[str, Any] = {}
+    for name, loader in (("prices_file", load_overlay), ("budgets_file", load_budgets_file)):
+        path = getattr(settings, name)
+        if not path:
+            continue
+        try:
+            loader(path)
+        except ConfigError as exc:
+            if strict:
+                raise
+            logger.error("tripwire configuration: %s; this setting stays at its default", exc)
+            changes[name] = None
+    if changes:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, **changes)
+    if not strict:
+        set_settings(settings)
+    return settings
+
+
+def settings_errors_logged() -> Settings:
+    errors: list[ConfigError] = []
+    settings = load_settings(strict=False, errors=errors)
+    for exc in errors:
+        logger.error("tripwire configuration: %s; this setting stays at its default", exc)
+    return settings
+
+
+def configure(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    span_processors: Sequence[SpanProcessor] | None = None,
+    **settings: Any,
+) -> TracerProvider:
+    """Install validated settings and make sure exported spans are enriched.
+
+    ``tracer_provider``: an SDK provider to add enrichment to (default: the global one if it
+    is an SDK provider, else a new one built from ``OTEL_*`` and set as global).
+    ``span_processors``: the export processors to wrap (default: one ``BatchSpanProcessor``
+    per exporter in ``OTEL_TRACES_EXPORTER``, OTLP/HTTP when unset).
+    ``meter_provider``: for tripwire's metrics (default: the global one).
+    ``**settings``: any tripwire setting by name (``budget_trace_usd=0.5``, ``prices_file=``…).
+    Returns the tracer provider in use.
+    """
+    global _configured
+    new_settings = check_files(load_settings(overrides=settings), strict=True)
+    if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+        raise ConfigError("tracer_provider", type(tracer_provider).__name__,
+                          "an opentelemetry.sdk.trace.TracerProvider")
+    set_settings(new_settings)
+    with _lock:
+        if _configured is not None and tracer_provider in (None, _configured):
+            if span_processors:
+                _add(_configured, span_processors, meter_provider)
+            return _configured
+        provider = tracer_provider
+        if provider is None:
+            current = trace.get_tracer_provider()
+            provider = current if isinstance(current, TracerProvider) else None
+        if provider is None:
+            provider = _build_from_environment(meter_provider, span_processors)
+        else:
+            _add(provider, span_processors or _processors_from_environment(), meter_provider)
+        _configured = provider
+        return provider
+
+
+def _add(provider: TracerProvider, processors: Sequence[SpanProcessor],
+         meter_provider: MeterProvider | None) -> None:
+    from tripwire.processors import EnrichingSpanProcessor
+
+    for processor in processors:
+        if isinstance(processor, EnrichingSpanProcessor):
+            provider.add_span_processor(processor)
+        else:
+            provider.add_span_processor(
+                EnrichingSpanProcessor(processor, meter_provider=meter_provider))
+
+
+def _exporter_names() -> list[str]:
+    """``OTEL_TRACES_EXPORTER`` resolved the SDK's way; OTLP/HTTP when unset."""
+    import os
+
+    from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
+    from opentelemetry.sdk._configuration import _get_exporter_names
+
+    if OTEL_TRACES_EXPORTER not in os.environ:
+        return ["otlp_proto_http"]
+    return list(_get_exporter_names("traces"))
+
+
+def _processors_from_environment() -> list[SpanProcessor]:
+    from opentelemetry.sdk._configuration import _import_exporters
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    span_exporters, _, _ = _import_exporters(_exporter_names(), [], [])
+    return [BatchSpanProcessor(exporter()) for exporter in span_exporters.values()]
+
+
+def _build_from_environment(meter_provider: MeterProvider | None,
+                            span_processors: Sequence[SpanProcessor] | None) -> TracerProvider:
+    """The SDK's own start-up (resource, sampler, exporters, metrics, logs from OTEL_*)."""
+    import os
+
+    from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER
+    from opentelemetry.sdk._configuration import _initialize_components
+
+    from tripwire.distro import enriching_batch_processor, sdk_supports_export_processor
+
+    kwargs: dict[str, Any] = {}
+    if OTEL_METRICS_EXPORTER not in os.environ and meter_provider is None:
+        kwargs["metric_exporter_names"] = ["otlp_proto_http"]
+    if span_processors:
+        kwargs["trace_exporter_names"] = []
+    elif "OTEL_TRACES_EXPORTER" not in os.environ:
+        kwargs["trace_exporter_names"] = ["otlp_proto_http"]
+    if sdk_supports_export_processor():
+        kwargs["export_span_processor"] = enriching_batch_processor
+    else:
+        logger.error("tripwire: span enrichment of OTEL_* exporters needs opentelemetry-sdk "
+                     ">= 1.40; pass span_processors= to configure() instead")
+    _initialize_components(**kwargs)
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # another provider was already set
+        raise ConfigError("tracer_provider", type(provider).__name__,
+                          "an SDK TracerProvider (pass tracer_provider=)")
+    if span_processors:
+        _add(provider, span_processors, meter_provider)
+    return provider
+
+
+def _reset_for_tests() -> None:
+    global _configured
+    with _lock:
+        _configured = None
+
+
+__all__ = ["configure"]
