@@ -39,18 +39,10 @@ TOOLS = [{"name": "get_weather", "description": "Weather for a city",
                            "required": ["city"]}}]
 
 
-@pytest.fixture(scope="module")
-def _server():
-    # One server per module: stopping a server takes up to its poll interval (0.5 s).
+@pytest.fixture
+def server():
     with FakeAnthropicServer() as fake:
         yield fake
-
-
-@pytest.fixture
-def server(_server):
-    _server.reset()
-    yield _server
-    _server.reset()
 
 
 @pytest.fixture
@@ -327,3 +319,38 @@ async def test_async_error(server, aclient):
     server.enqueue(anthropic_error(529))
     with pytest.raises(anthropic.OverloadedError):
         await aclient.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+
+
+# --- server helpers ----------------------------------------------------------------------
+def test_client_helpers_and_instance_snapshots(server):
+    server.model_snapshots[MODEL] = "claude-sonnet-4-5-29990101"
+    server.enqueue(anthropic_message("queued"))
+    with server.client() as client:
+        queued = create(client)  # a queued spec sees the server's table too
+        default = create(client, stream=True)
+        events = list(default)
+    assert queued.model == "claude-sonnet-4-5-29990101"
+    assert events[0].message.model == "claude-sonnet-4-5-29990101"
+    assert FakeAnthropicServer.MODEL_SNAPSHOTS[MODEL] == SNAPSHOT  # class table untouched
+    assert server.last_request.json["stream"] is True
+    assert len(server.requests_to("/v1/messages")) == 2
+    with FakeAnthropicServer() as other, other.client() as client:
+        assert create(client).model == SNAPSHOT
+
+
+def test_static_error_gets_fresh_request_id(server):
+    error = anthropic_error(500)
+    server.enqueue(error, error)
+    ids = []
+    with server.client() as client:
+        for _ in range(2):
+            with pytest.raises(anthropic.InternalServerError) as info:
+                create(client)
+            ids.append(info.value.response.headers["request-id"])
+    assert ids[0] != ids[1]
+
+
+async def test_async_client_helper(server):
+    async with server.async_client() as client:
+        message = await client.messages.create(model=MODEL, max_tokens=5, messages=MESSAGES)
+    assert message.model == SNAPSHOT

@@ -44,18 +44,10 @@ ANTHROPIC_BODY = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
                   "messages": [{"role": "user", "content": "Hi"}]}
 
 
-@pytest.fixture(scope="module")
-def _server():
-    # One server per module: stopping a server takes up to its poll interval (0.5 s).
+@pytest.fixture
+def server():
     with FakeBedrockServer() as fake:
         yield fake
-
-
-@pytest.fixture
-def server(_server):
-    _server.reset()
-    yield _server
-    _server.reset()
 
 
 @pytest.fixture
@@ -331,3 +323,20 @@ def test_retry_then_success(server):
     response = converse(client)
     assert response["ResponseMetadata"]["RetryAttempts"] == 1
     assert len(server.requests) == 2
+
+
+# --- server helpers ----------------------------------------------------------------------
+def test_client_helper_and_recorded_requests(server):
+    error = bedrock_throttled()
+    server.enqueue(error, error)
+    client = server.client()
+    ids = []
+    for _ in range(2):
+        with pytest.raises(ClientError) as info:
+            converse(client)
+        ids.append(info.value.response["ResponseMetadata"]["RequestId"])
+    assert ids[0] != ids[1]  # a static reply queued twice still gets fresh request ids
+    assert converse(client)["stopReason"] == "end_turn"
+    converse_stream(client)
+    assert len(server.requests_to("/converse")) == 3
+    assert server.last_request.path.endswith("/converse-stream")

@@ -40,18 +40,10 @@ def _transport_errors() -> tuple[type[Exception], ...]:
 TRANSPORT_ERRORS = _transport_errors()
 
 
-@pytest.fixture(scope="module")
-def _server():
-    # One server per module: stopping a server takes up to its poll interval (0.5 s).
+@pytest.fixture
+def server():
     with FakeGeminiServer() as fake:
         yield fake
-
-
-@pytest.fixture
-def server(_server):
-    _server.reset()
-    yield _server
-    _server.reset()
 
 
 @pytest.fixture
@@ -291,3 +283,18 @@ async def test_async_truncated_and_error(server, client):
     server.enqueue(gemini_rate_limited())
     with pytest.raises(errors.ClientError):
         await client.aio.models.generate_content(model=MODEL, contents="x")
+
+
+# --- server helpers ----------------------------------------------------------------------
+def test_client_helper_and_instance_model_versions(server):
+    server.model_versions[MODEL] = "gemini-2.5-flash-001"
+    server.enqueue(gemini_response("queued"))
+    client = server.client()
+    assert generate(client).model_version == "gemini-2.5-flash-001"
+    assert stream(client)[-1].model_version == "gemini-2.5-flash-001"
+    assert FakeGeminiServer.MODEL_VERSIONS.get(MODEL) is None  # class table untouched
+    assert len(server.requests_to(":streamGenerateContent")) == 1
+    assert server.last_request.query == {"alt": ["sse"]}
+    vertex = server.client(vertexai=True)
+    assert generate(vertex).text == "Hello from the fake Gemini server."
+    assert server.last_request.path.startswith("/v1beta1/publishers/google/models/")

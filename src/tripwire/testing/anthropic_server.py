@@ -22,23 +22,29 @@ Token counts are fixed by the builder (``usage=AnthropicUsage(...)``, default
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import itertools
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tripwire.testing._http import (
     AnyReply,
     FakeServer,
     RecordedRequest,
     Reply,
+    ReplyFactory,
     StreamReply,
     json_reply,
     sse_event,
 )
+
+if TYPE_CHECKING:
+    import anthropic
 
 __all__ = [
     "DEFAULT_USAGE",
@@ -105,10 +111,14 @@ DEFAULT_USAGE = AnthropicUsage()
 DEFAULT_TEXT = "Hello from the fake Anthropic server."
 
 
-def resolve_anthropic_model(requested: str | None) -> str:
-    """The dated snapshot the fake reports for a requested model name."""
+def resolve_anthropic_model(requested: str | None,
+                            server: FakeAnthropicServer | None = None) -> str:
+    """The dated snapshot the fake reports for a requested model name: the server's
+    ``model_snapshots`` when given, else the class table."""
     if not requested:
         return "claude-sonnet-4-5-20250929"
+    if server is not None:
+        return server.resolve_model(requested)
     return FakeAnthropicServer.MODEL_SNAPSHOTS.get(requested, requested)
 
 
@@ -130,7 +140,7 @@ class AnthropicMessage:
 
     JSON for ordinary requests, the SSE event sequence when the request body has
     ``"stream": true``. ``model=None`` reports the snapshot of the requested model
-    (:attr:`FakeAnthropicServer.MODEL_SNAPSHOTS`).
+    (the server's ``model_snapshots``, :attr:`FakeAnthropicServer.MODEL_SNAPSHOTS`).
 
     Stream options: ``abort_after`` drops the connection after that many SSE events;
     ``error_after`` sends an ``error`` event (``error_type`` / ``error_message``) after that
@@ -182,13 +192,14 @@ class AnthropicMessage:
         self.chunk_delay = chunk_delay
 
     # --- wire shapes ------------------------------------------------------------------
-    def payload(self, requested_model: str | None, message_id: str | None = None) -> dict[str, Any]:
+    def payload(self, requested_model: str | None, message_id: str | None = None, *,
+                server: FakeAnthropicServer | None = None) -> dict[str, Any]:
         """The complete ``message`` JSON object."""
         body: dict[str, Any] = {
             "id": message_id or self.message_id or _next_id("msg"),
             "type": "message",
             "role": "assistant",
-            "model": self.model or resolve_anthropic_model(requested_model),
+            "model": self.model or resolve_anthropic_model(requested_model, server),
             "content": [dict(block) for block in self.content],
             "stop_reason": self.stop_reason,
             "stop_sequence": self.stop_sequence,
@@ -199,10 +210,11 @@ class AnthropicMessage:
         return body
 
     def stream_events(
-        self, requested_model: str | None, message_id: str | None = None
+        self, requested_model: str | None, message_id: str | None = None, *,
+        server: FakeAnthropicServer | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
         """The ``(event name, data)`` pairs of the SSE stream, in order (no error/abort)."""
-        full = self.payload(requested_model, message_id)
+        full = self.payload(requested_model, message_id, server=server)
         start_usage = dict(full["usage"])
         start_usage["output_tokens"] = min(1, self.usage.output_tokens)
         start = {
@@ -239,8 +251,10 @@ class AnthropicMessage:
         events.append(("message_stop", {"type": "message_stop"}))
         return events
 
-    def sse_chunks(self, requested_model: str | None) -> list[bytes]:
-        events = [sse_event(data, name) for name, data in self.stream_events(requested_model)]
+    def sse_chunks(self, requested_model: str | None, *,
+                   server: FakeAnthropicServer | None = None) -> list[bytes]:
+        events = [sse_event(data, name)
+                  for name, data in self.stream_events(requested_model, server=server)]
         if self.error_after is not None:
             error = {"type": "error",
                      "error": {"type": self.error_type, "message": self.error_message}}
@@ -248,13 +262,16 @@ class AnthropicMessage:
         return events
 
     def __call__(self, request: RecordedRequest) -> AnyReply:
+        return self.render(request, None)
+
+    def render(self, request: RecordedRequest, server: FakeAnthropicServer | None) -> AnyReply:
         body = request.json if isinstance(request.json, dict) else {}
         requested = body.get("model")
         headers = {"request-id": _next_id("req"), **self.headers}
         if body.get("stream") is True:
-            return StreamReply(self.sse_chunks(requested), headers=headers,
+            return StreamReply(self.sse_chunks(requested, server=server), headers=headers,
                                abort_after=self.abort_after, chunk_delay=self.chunk_delay)
-        return json_reply(self.payload(requested), headers=headers)
+        return json_reply(self.payload(requested, server=server), headers=headers)
 
 
 def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -373,12 +390,14 @@ def anthropic_overloaded(message: str = "Overloaded", *, retry_after: float | No
 class FakeAnthropicServer(FakeServer):
     """Fake ``api.anthropic.com``: ``POST /v1/messages`` (JSON and SSE).
 
-    Point the SDK at it with ``anthropic.Anthropic(api_key="test", base_url=server.url)``.
-    Unscripted requests get :data:`DEFAULT_TEXT` with :data:`DEFAULT_USAGE`.
+    Point the SDK at it with ``anthropic.Anthropic(api_key="test", base_url=server.url)``
+    (or :meth:`client` / :meth:`async_client`). Unscripted requests get
+    :data:`DEFAULT_TEXT` with :data:`DEFAULT_USAGE`.
 
     ``MODEL_SNAPSHOTS`` maps requested aliases to the dated snapshot reported in the response
-    ``model``; tests may change it (``monkeypatch.setitem``) to simulate a snapshot moving
-    behind an alias.
+    ``model``; change one server with ``server.model_snapshots[alias] = snapshot``
+    (instance-level, on top of the class table) or every server by patching the class
+    table (``monkeypatch.setitem``) -- to simulate a snapshot moving behind an alias.
     """
 
     MODEL_SNAPSHOTS: ClassVar[dict[str, str]] = {
@@ -392,7 +411,59 @@ class FakeAnthropicServer(FakeServer):
         "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
     }
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Writes land in the instance dict; reads fall through to the (live) class table.
+        self.model_snapshots: collections.ChainMap[str, str] = collections.ChainMap(
+            {}, type(self).MODEL_SNAPSHOTS)
+
+    def start(self) -> FakeAnthropicServer:
+        super().start()
+        return self
+
+    def __enter__(self) -> FakeAnthropicServer:
+        return self.start()
+
+    def client(self, *, max_retries: int = 0, api_key: str = "test-key",
+               **kwargs: Any) -> anthropic.Anthropic:
+        """A sync ``anthropic.Anthropic`` for this server (``max_retries=0`` unless given)."""
+        import anthropic
+
+        return anthropic.Anthropic(base_url=self.url, api_key=api_key, max_retries=max_retries,
+                                   **kwargs)
+
+    def async_client(self, *, max_retries: int = 0, api_key: str = "test-key",
+                     **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """An ``anthropic.AsyncAnthropic`` for this server (``max_retries=0`` unless given)."""
+        import anthropic
+
+        return anthropic.AsyncAnthropic(base_url=self.url, api_key=api_key,
+                                        max_retries=max_retries, **kwargs)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        assert self.requests, "the fake Anthropic server has received no request"
+        return self.requests[-1]
+
+    def requests_to(self, suffix: str) -> list[RecordedRequest]:
+        """Recorded requests whose path ends with ``suffix``."""
+        return [r for r in self.requests if r.path.endswith(suffix)]
+
+    def resolve_model(self, requested: str) -> str:
+        """The model name a response reports for ``requested``."""
+        return self.model_snapshots.get(requested, requested)
+
+    def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest
+                      ) -> AnyReply:
+        if isinstance(queued, AnthropicMessage):
+            return queued.render(request, self)
+        reply = super().render_queued(queued, request)
+        if "request-id" in reply.headers:  # static replies may be queued more than once
+            reply = dataclasses.replace(reply, headers={**reply.headers,
+                                                        "request-id": _next_id("req")})
+        return reply
+
     def default_reply(self, request: RecordedRequest) -> AnyReply:
         if request.method == "POST" and request.path.rstrip("/") == "/v1/messages":
-            return anthropic_message()(request)
+            return anthropic_message().render(request, self)
         return anthropic_error(404, "not_found_error", f"no route {request.method} {request.path}")

@@ -26,13 +26,14 @@ Token counts are fixed by the builder (``usage=BedrockUsage(...)``, default
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from tripwire.testing._eventstream import CONTENT_TYPE as EVENTSTREAM_CONTENT_TYPE
@@ -42,10 +43,14 @@ from tripwire.testing._http import (
     FakeServer,
     RecordedRequest,
     Reply,
+    ReplyFactory,
     StreamReply,
     json_reply,
 )
 from tripwire.testing.anthropic_server import AnthropicMessage, resolve_anthropic_model
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 __all__ = [
     "DEFAULT_USAGE",
@@ -410,7 +415,50 @@ class FakeBedrockServer(FakeServer):
     """Fake ``bedrock-runtime.<region>.amazonaws.com``. Unscripted Converse requests get
     :data:`DEFAULT_TEXT` with :data:`DEFAULT_USAGE`; unscripted InvokeModel requests with
     an Anthropic body (``anthropic_version``) get an Anthropic message; other bodies get a
-    400 ``ValidationException``."""
+    400 ``ValidationException``.
+
+    InvokeModel replies report the Anthropic model from the model id through
+    :attr:`FakeAnthropicServer.MODEL_SNAPSHOTS` (the class table).
+    """
+
+    def start(self) -> FakeBedrockServer:
+        super().start()
+        return self
+
+    def __enter__(self) -> FakeBedrockServer:
+        return self.start()
+
+    def client(self, *, max_attempts: int = 1, region_name: str = "us-east-1",
+               **config: Any) -> BaseClient:
+        """A boto3 ``bedrock-runtime`` client for this server with dummy credentials and
+        ``max_attempts`` total attempts (standard retry mode); extra keyword arguments go to
+        ``botocore.config.Config``."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "bedrock-runtime", endpoint_url=self.url, region_name=region_name,
+            aws_access_key_id="test", aws_secret_access_key="test", aws_session_token="test",
+            config=Config(retries={"total_max_attempts": max_attempts, "mode": "standard"},
+                          **config),
+        )
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        assert self.requests, "the fake Bedrock server has received no request"
+        return self.requests[-1]
+
+    def requests_to(self, suffix: str) -> list[RecordedRequest]:
+        """Recorded requests whose path ends with ``suffix`` (e.g. ``"/converse-stream"``)."""
+        return [r for r in self.requests if r.path.endswith(suffix)]
+
+    def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest
+                      ) -> AnyReply:
+        reply = super().render_queued(queued, request)
+        if "x-amzn-requestid" in reply.headers:  # static replies may be queued more than once
+            reply = dataclasses.replace(reply, headers={**reply.headers,
+                                                        "x-amzn-requestid": _next_id("req")})
+        return reply
 
     def default_reply(self, request: RecordedRequest) -> AnyReply:
         route = parse_bedrock_path(request.path)

@@ -24,21 +24,26 @@ Token counts are fixed by the builder (``usage=GeminiUsage(...)``, default
 
 from __future__ import annotations
 
+import collections
 import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tripwire.testing._http import (
     AnyReply,
     FakeServer,
     RecordedRequest,
     Reply,
+    ReplyFactory,
     StreamReply,
     json_reply,
     sse_event,
 )
+
+if TYPE_CHECKING:
+    from google import genai
 
 __all__ = [
     "DEFAULT_USAGE",
@@ -76,10 +81,14 @@ def parse_gemini_path(path: str) -> tuple[str, str] | None:
     return (match["model"], match["method"]) if match else None
 
 
-def resolve_gemini_model_version(requested: str | None) -> str:
-    """The ``modelVersion`` the fake reports for a requested model name."""
+def resolve_gemini_model_version(requested: str | None,
+                                 server: FakeGeminiServer | None = None) -> str:
+    """The ``modelVersion`` the fake reports for a requested model name: the server's
+    ``model_versions`` when given, else the class table."""
     if not requested:
         return "gemini-2.5-flash"
+    if server is not None:
+        return server.resolve_model_version(requested)
     return FakeGeminiServer.MODEL_VERSIONS.get(requested, requested)
 
 
@@ -192,9 +201,11 @@ class GeminiResponse:
         self.headers = dict(headers or {})
         self.chunk_delay = chunk_delay
 
-    def _envelope(self, requested_model: str | None, response_id: str) -> dict[str, Any]:
+    def _envelope(self, requested_model: str | None, response_id: str,
+                  server: FakeGeminiServer | None) -> dict[str, Any]:
         return {
-            "modelVersion": self.model_version or resolve_gemini_model_version(requested_model),
+            "modelVersion": self.model_version or resolve_gemini_model_version(requested_model,
+                                                                                server),
             "responseId": response_id,
         }
 
@@ -214,7 +225,8 @@ class GeminiResponse:
         return {"blockReason": self.block_reason,
                 "safetyRatings": _safety_ratings(self.blocked_category)}
 
-    def payload(self, requested_model: str | None, response_id: str | None = None) -> dict[str, Any]:
+    def payload(self, requested_model: str | None, response_id: str | None = None, *,
+                server: FakeGeminiServer | None = None) -> dict[str, Any]:
         """The complete non-streaming response JSON."""
         rid = response_id or self.response_id or f"fake-gemini-{next(_ids):08d}"
         body: dict[str, Any] = {}
@@ -225,16 +237,16 @@ class GeminiResponse:
             if self.candidates:
                 body["candidates"] = [self._candidate(self.parts, final=True)]
             body["usageMetadata"] = self.usage.to_json()
-        body.update(self._envelope(requested_model, rid))
+        body.update(self._envelope(requested_model, rid, server))
         return body
 
-    def stream_payloads(self, requested_model: str | None,
-                        response_id: str | None = None) -> list[dict[str, Any]]:
+    def stream_payloads(self, requested_model: str | None, response_id: str | None = None, *,
+                        server: FakeGeminiServer | None = None) -> list[dict[str, Any]]:
         """The JSON objects of the stream, in order."""
         rid = response_id or self.response_id or f"fake-gemini-{next(_ids):08d}"
-        envelope = self._envelope(requested_model, rid)
+        envelope = self._envelope(requested_model, rid, server)
         if self.block_reason is not None:
-            return [self.payload(requested_model, rid)]
+            return [self.payload(requested_model, rid, server=server)]
         pieces: list[dict[str, Any]] = []
         for part in self.parts:
             if set(part) == {"text"}:
@@ -256,13 +268,16 @@ class GeminiResponse:
         return chunks
 
     def __call__(self, request: RecordedRequest) -> AnyReply:
+        return self.render(request, None)
+
+    def render(self, request: RecordedRequest, server: FakeGeminiServer | None) -> AnyReply:
         route = parse_gemini_path(request.path)
         model, method = route if route else (None, "generateContent")
         if method == "streamGenerateContent":
-            chunks = [sse_event(p) for p in self.stream_payloads(model)]
+            chunks = [sse_event(p) for p in self.stream_payloads(model, server=server)]
             return StreamReply(chunks, headers=dict(self.headers), abort_after=self.abort_after,
                                chunk_delay=self.chunk_delay)
-        return json_reply(self.payload(model), headers=dict(self.headers))
+        return json_reply(self.payload(model, server=server), headers=dict(self.headers))
 
 
 # --- builders ---------------------------------------------------------------------------
@@ -332,8 +347,10 @@ class FakeGeminiServer(FakeServer):
     """Fake ``generativelanguage.googleapis.com`` / Vertex AI ``generateContent``.
 
     Unscripted requests get :data:`DEFAULT_TEXT` with :data:`DEFAULT_USAGE`.
-    ``MODEL_VERSIONS`` maps requested names to the reported ``modelVersion``; tests may
-    change it (``monkeypatch.setitem``) to simulate the model behind an alias changing.
+    ``MODEL_VERSIONS`` maps requested names to the reported ``modelVersion`` (unknown names
+    are echoed); change one server with ``server.model_versions[name] = version``
+    (instance-level, on top of the class table) or every server by patching the class
+    table, to simulate the model behind an alias changing.
     """
 
     MODEL_VERSIONS: ClassVar[dict[str, str]] = {
@@ -343,9 +360,52 @@ class FakeGeminiServer(FakeServer):
         "gemini-1.5-pro": "gemini-1.5-pro-002",
     }
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Writes land in the instance dict; reads fall through to the (live) class table.
+        self.model_versions: collections.ChainMap[str, str] = collections.ChainMap(
+            {}, type(self).MODEL_VERSIONS)
+
+    def start(self) -> FakeGeminiServer:
+        super().start()
+        return self
+
+    def __enter__(self) -> FakeGeminiServer:
+        return self.start()
+
+    def client(self, *, vertexai: bool = False, api_key: str = "test-key",
+               **http_options: Any) -> genai.Client:
+        """A ``google.genai.Client`` for this server (``client.aio`` for async): Gemini
+        Developer API mode, or Vertex AI express mode (API key) with ``vertexai=True``.
+        Extra keyword arguments go to ``types.HttpOptions`` (e.g. ``retry_options``)."""
+        from google import genai
+        from google.genai import types
+
+        return genai.Client(vertexai=vertexai, api_key=api_key,
+                            http_options=types.HttpOptions(base_url=self.url, **http_options))
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        assert self.requests, "the fake Gemini server has received no request"
+        return self.requests[-1]
+
+    def requests_to(self, suffix: str) -> list[RecordedRequest]:
+        """Recorded requests whose path ends with ``suffix`` (e.g. ``":generateContent"``)."""
+        return [r for r in self.requests if r.path.endswith(suffix)]
+
+    def resolve_model_version(self, requested: str) -> str:
+        """The ``modelVersion`` a response reports for ``requested``."""
+        return self.model_versions.get(requested, requested)
+
+    def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest
+                      ) -> AnyReply:
+        if isinstance(queued, GeminiResponse):
+            return queued.render(request, self)
+        return super().render_queued(queued, request)
+
     def default_reply(self, request: RecordedRequest) -> AnyReply:
         route = parse_gemini_path(request.path)
         if request.method == "POST" and route and route[1] in ("generateContent",
                                                                "streamGenerateContent"):
-            return gemini_response()(request)
+            return gemini_response().render(request, self)
         return gemini_error(404, f"no route {request.method} {request.path}")
