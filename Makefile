@@ -27,3 +27,10 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+e2e: install
+	scripts/install-e2e-deps.sh
+	$(PY) -m pytest -q -m e2e tests/e2e
+
+bench: install
+	$(PY) benchmarks/bench.py

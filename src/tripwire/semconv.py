@@ -222,6 +222,7 @@ METRIC_RETRIEVAL_DOCUMENTS = "tripwire.retrieval.documents"
 METRIC_CONTEXT_WINDOW_UTILIZATION = "tripwire.context_window.utilization"
 METRIC_RETRIES = "tripwire.retries"
 
+TRIPWIRE_TOOL_CALL_ERROR_KIND = "tripwire.tool_call.error.kind"
 TOOL_ERROR_UNKNOWN_TOOL = "unknown_tool"
 TOOL_ERROR_INVALID_ARGUMENTS = "invalid_arguments"
 TOOL_ERROR_EXECUTION = "execution_error"

@@ -134,6 +134,12 @@ class LLMCall:
         if error_type:
             attrs[semconv.ERROR_TYPE] = error_type
         self.span.add_event(semconv.EVENT_RETRY, attrs)
+        metric_attrs = dict(self.metric_attrs)
+        if status_code is not None:
+            metric_attrs[semconv.HTTP_RESPONSE_STATUS_CODE] = status_code
+        if error_type:
+            metric_attrs[semconv.ERROR_TYPE] = error_type
+        self.telemetry.retries.add(1, metric_attrs)
 
     def first_chunk(self) -> None:
         if self._ttfc is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter
+from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, get_meter
 from opentelemetry.trace import Tracer, TracerProvider, get_tracer
 
 from tripwire import semconv
@@ -19,6 +19,7 @@ class Telemetry:
     duration: Histogram
     token_usage: Histogram
     time_to_first_chunk: Histogram
+    retries: Counter
 
 
 def make_telemetry(
@@ -51,6 +52,11 @@ def make_telemetry(
             "s",
             "Time to receive the first chunk of a streamed response",
             semconv.DURATION_BUCKETS,
+        ),
+        retries=meter.create_counter(
+            semconv.METRIC_RETRIES,
+            unit="{retry}",
+            description="Failed attempts the provider SDK retried inside one operation",
         ),
     )
 

@@ -10,9 +10,7 @@ from tripwire import semconv
 from tripwire.version import __version__
 
 SCOPE = "tripwire.processors"
-# TODO(semconv): move to tripwire/semconv.py — kind of tool-call error on tripwire.tool_call.errors
-# (values semconv.TOOL_ERROR_*).
-TRIPWIRE_TOOL_CALL_ERROR_KIND = "tripwire.tool_call.error.kind"
+TRIPWIRE_TOOL_CALL_ERROR_KIND = semconv.TRIPWIRE_TOOL_CALL_ERROR_KIND
 
 
 @dataclass(frozen=True)
