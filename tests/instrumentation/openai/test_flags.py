@@ -79,6 +79,10 @@ def test_retry_429_then_200(env) -> None:
     assert event.attributes[sc.HTTP_RESPONSE_STATUS_CODE] == 429
     assert event.attributes[sc.TRIPWIRE_RETRY_ATTEMPT] == 1
     assert span.status.status_code.name == "UNSET"
+    (point,) = env.points(sc.METRIC_RETRIES)
+    assert point.value == 1
+    assert point.attributes[sc.HTTP_RESPONSE_STATUS_CODE] == 429
+    assert point.attributes[sc.GEN_AI_PROVIDER_NAME] == "openai"
 
 
 def test_retries_exhausted(env) -> None:
