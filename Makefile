@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench e2e clean
+.PHONY: install demo demo-rag test lint bench e2e clean
 
 install: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(PY) examples/support_assistant.py
+
+demo-rag: install
+	$(PY) examples/rag_agent.py
 
 test: install
 	$(PY) -m pytest -q

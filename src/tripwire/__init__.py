@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tripwire.decorators import retriever, tool, tool_call_context
 from tripwire.errors import BudgetExceededError, ConfigError, TripwireError
 from tripwire.version import __version__
 
@@ -10,4 +11,7 @@ __all__ = [
     "ConfigError",
     "TripwireError",
     "__version__",
+    "retriever",
+    "tool",
+    "tool_call_context",
 ]

@@ -9,7 +9,14 @@ import pytest
 
 from tripwire import ConfigError
 from tripwire.cli import settings_table
-from tripwire.settings import BudgetMode, ContentCapture, _SPECS, get_settings, load_settings, set_settings
+from tripwire.settings import (
+    _SPECS,
+    BudgetMode,
+    ContentCapture,
+    get_settings,
+    load_settings,
+    set_settings,
+)
 
 INVALID = {
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "maybe",

@@ -6,7 +6,13 @@ import pytest
 
 from tripwire import semconv as sc
 from tripwire.instrumentation.openai.common import provider_for
-from tripwire.testing import chat_reply, embeddings_reply, rate_limited, responses_reply, server_error
+from tripwire.testing import (
+    chat_reply,
+    embeddings_reply,
+    rate_limited,
+    responses_reply,
+    server_error,
+)
 
 WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
