@@ -23,6 +23,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanProcessor
 
+import tripwire
+import tripwire.decorators
 from tripwire.console import TraceTreeExporter
 from tripwire.instrumentation.openai import OpenAIInstrumentor
 
@@ -40,7 +42,9 @@ TOOLS = [{
 SYSTEM = "You are the support assistant of an online shop. Be brief."
 
 
+@tripwire.tool
 def lookup_order(order_id: str) -> dict[str, Any]:
+    """Look up an order by its id."""
     return ORDERS.get(order_id, {"status": "unknown"})
 
 
@@ -95,13 +99,8 @@ def answer(client: Any, tracer: trace.Tracer, question: str) -> str:
     if choice.message.tool_calls:
         messages.append(choice.message.model_dump(exclude_none=True))
         for call in choice.message.tool_calls:
-            with tracer.start_as_current_span(
-                f"execute_tool {call.function.name}",
-                attributes={"gen_ai.operation.name": "execute_tool",
-                            "gen_ai.tool.name": call.function.name,
-                            "gen_ai.tool.call.id": call.id},
-            ):
-                result = lookup_order(**json.loads(call.function.arguments))
+            # tool_call_id links the execute_tool span to the model's request for it.
+            result = lookup_order(**json.loads(call.function.arguments), tool_call_id=call.id)
             messages.append({"role": "tool", "tool_call_id": call.id,
                              "content": json.dumps(result)})
     elif choice.message.content:
@@ -122,6 +121,7 @@ def main() -> int:
     tracer_provider, meter_provider, _ = build_providers()
     OpenAIInstrumentor().instrument(tracer_provider=tracer_provider,
                                     meter_provider=meter_provider)
+    tripwire.decorators.configure(tracer_provider=tracer_provider, meter_provider=meter_provider)
     tracer = tracer_provider.get_tracer("support-assistant")
     server = None
     if os.environ.get("OPENAI_API_KEY"):
