@@ -171,3 +171,33 @@ def test_single_llm_span_as_root_rolls_up_itself(harness: Harness) -> None:
     attrs = harness.span("chat gpt-4o-mini").attributes
     assert attrs[semconv.TRIPWIRE_TRACE_LLM_CALLS] == 1
     assert attrs[semconv.TRIPWIRE_TRACE_COST_USD] == attrs[semconv.TRIPWIRE_COST_USD]
+
+
+def test_every_bundled_model_agrees_with_calc_price() -> None:
+    """Our flat-rate shortcut and the calc_price fallback give genai-prices' numbers."""
+    import random
+    from datetime import datetime, timezone
+
+    from genai_prices import data_snapshot
+
+    from tripwire.processors.prices import Price
+    from tripwire.processors.prices import Usage as TWUsage
+
+    rnd = random.Random(7)
+    when = datetime.now(timezone.utc)
+    checked = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            inp = rnd.randint(0, 200_000)
+            cr = rnd.randint(0, inp // 2)
+            cw = rnd.randint(0, (inp - cr) // 4)
+            out = rnd.randint(0, 4000)
+            ref = model.calc_price(Usage(input_tokens=inp, output_tokens=out,
+                                         cache_read_tokens=cr or None,
+                                         cache_write_tokens=cw or None),
+                                   provider, genai_request_timestamp=when).total_price
+            got = Price("price_table", None, gp_provider=provider, gp_model=model).cost(
+                TWUsage(inp, out, cr, cw), when)
+            assert abs(got - ref) < Decimal("1e-12"), (provider.id, model.id)
+            checked += 1
+    assert checked > 1000

@@ -8,7 +8,6 @@ enrichers added (cost comes before budget), plus the process-wide trace record.
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,7 +30,7 @@ class Enrichment:
 @dataclass
 class SpanData:
     span: ReadableSpan
-    attributes: ChainMap[str, Any]  # additions so far, then the span's own attributes
+    attributes: dict[str, Any]  # the span's attributes with earlier enrichers' additions
     settings: Settings
     state: ProcessState
     instruments: Instruments
@@ -40,6 +39,7 @@ class SpanData:
     operation: str | None
     provider: str | None
     feature: str | None = None
+    _metric_attrs: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -91,7 +91,9 @@ class SpanData:
         return int(value)
 
     def metric_attributes(self) -> dict[str, Any]:
-        """Low-cardinality dimensions only: provider, operation, models, feature."""
+        """Low-cardinality dimensions only: provider, operation, models, feature (a copy)."""
+        if self._metric_attrs is not None:
+            return dict(self._metric_attrs)
         attrs: dict[str, Any] = {}
         if self.provider:
             attrs[semconv.GEN_AI_PROVIDER_NAME] = self.provider
@@ -103,7 +105,8 @@ class SpanData:
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.response_model
         if self.feature:
             attrs[semconv.TRIPWIRE_FEATURE] = self.feature
-        return attrs
+        self._metric_attrs = attrs
+        return dict(attrs)
 
 
 class Enricher(Protocol):

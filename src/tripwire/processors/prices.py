@@ -17,7 +17,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -114,11 +114,21 @@ class Price:
     def cost(self, usage: Usage, when: datetime | None) -> Decimal:
         if self.overlay is not None:
             return self.overlay.cost(usage)
-        from genai_prices import Usage as GPUsage
-
         inp = usage.input_tokens
         if usage.cache_read_tokens + usage.cache_write_tokens > inp:
             inp += usage.cache_read_tokens + usage.cache_write_tokens
+        model_price = self.gp_model.get_prices(when or datetime.now(timezone.utc))
+        rates = _flat_rates(model_price)
+        if rates is not None:  # the arithmetic of genai-prices, without its generic machinery
+            rate_in, rate_out, rate_read, rate_write = rates
+            cr, cw = usage.cache_read_tokens, usage.cache_write_tokens
+            read = rate_read if rate_read is not None else rate_in
+            write = rate_write if rate_write is not None else rate_in
+            total = ((inp - cr - cw) * rate_in + cr * read + cw * write
+                     + usage.output_tokens * rate_out)
+            return total / _MTOK
+        from genai_prices import Usage as GPUsage
+
         gp_usage = GPUsage(
             input_tokens=inp,
             output_tokens=usage.output_tokens,
@@ -127,6 +137,37 @@ class Price:
         )
         calc = self.gp_model.calc_price(gp_usage, self.gp_provider, genai_request_timestamp=when)
         return Decimal(calc.total_price)
+
+
+# Price keys that cost nothing for the usage we report (none of their units is reported).
+_ZERO_FOR_TOKEN_USAGE = frozenset({
+    "web_searches_kcount", "storage_searches_kcount", "cache_write_1h_mtok", "input_audio_mtok",
+    "input_image_mtok", "output_audio_mtok", "cache_audio_read_mtok", "cache_image_read_mtok",
+    "output_image_mtok", "input_video_mtok", "output_video_mtok", "audio_hours",
+    "input_audio_hours", "input_document_kpages", "input_annotated_document_kpages",
+})
+_FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_flat_cache: dict[int, tuple[Any, tuple[Decimal | None, ...] | None]] = {}
+
+
+def _flat_rates(model_price: Any) -> tuple[Any, ...] | None:
+    """(input, output, cache read, cache write) per MTok when they are plain numbers and
+    nothing else on the price applies to token usage; None: use genai-prices' calc_price."""
+    cached = _flat_cache.get(id(model_price))
+    if cached is not None and cached[0] is model_price:
+        return cached[1]
+    values = {k: v for k, v in vars(model_price).items() if v is not None}
+    rates: tuple[Any, ...] | None = tuple(values.get(k) for k in _FLAT_KEYS)
+    if (set(values) - set(_FLAT_KEYS) - _ZERO_FOR_TOKEN_USAGE
+            or any(r is not None and not isinstance(r, Decimal) for r in rates or ())
+            or values.get("input_mtok") is None):
+        rates = None
+    elif rates is not None:
+        rates = (rates[0], rates[1] or Decimal(0), rates[2], rates[3])
+    if len(_flat_cache) > _CACHE_SIZE:
+        _flat_cache.clear()
+    _flat_cache[id(model_price)] = (model_price, rates)
+    return rates
 
 
 def _decimal(entry: dict[str, Any], key: str, where: str) -> Decimal | None:

@@ -7,8 +7,8 @@ events) and passes that on. Spans nothing applies to pass through untouched.
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import baggage
@@ -179,7 +179,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         provider = attrs.get(semconv.GEN_AI_PROVIDER_NAME) or attrs.get(semconv.GEN_AI_SYSTEM)
         data = SpanData(
             span=span,
-            attributes=ChainMap({}, attrs),
+            attributes=dict(attrs),
             settings=settings,
             state=state,
             instruments=self._instruments,
@@ -202,7 +202,7 @@ class EnrichingSpanProcessor(SpanProcessor):
                 log_failure(f"enricher {enricher.name}")
                 continue
             if added is not None:
-                data.attributes.maps[0].update(added.attributes)
+                data.attributes.update(added.attributes)
                 result.attributes.update(added.attributes)
                 result.events.extend(added.events)
         if is_root and record is not None and span.context is not None:
@@ -223,14 +223,20 @@ class EnrichingSpanProcessor(SpanProcessor):
 
 def _rebuild(span: ReadableSpan, added: Enrichment) -> ReadableSpan:
     """A copy of ``span`` with ``added`` merged in, built with the public constructor only."""
-    original = span.attributes or {}
-    attributes = BoundedAttributes(maxlen=None, attributes={**original, **added.attributes},
-                                   immutable=True)
-    attributes.dropped = span.dropped_attributes
-    events: BoundedList[Event] = BoundedList.from_seq(None, [*span.events, *added.events])
-    events.dropped = span.dropped_events
-    links = BoundedList.from_seq(None, span.links)
-    links.dropped = span.dropped_links
+    merged = {**(span.attributes or {}), **added.attributes}
+    events: Sequence[Event] = (*span.events, *added.events)
+    links: Sequence[Any] = span.links
+    # Bounded containers only when the original dropped something, to keep the counts.
+    attributes: Any = MappingProxyType(merged)
+    if span.dropped_attributes:
+        attributes = BoundedAttributes(maxlen=None, attributes=merged, immutable=True)
+        attributes.dropped = span.dropped_attributes
+    if span.dropped_events:
+        events = BoundedList.from_seq(None, events)
+        events.dropped = span.dropped_events
+    if span.dropped_links:
+        links = BoundedList.from_seq(None, links)
+        links.dropped = span.dropped_links
     return ReadableSpan(
         name=span.name,
         context=span.context,
