@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind
 
-import tripwire.budget as budget_api
 from tripwire import semconv
 from tripwire._core.precall import PreCallInfo, run_precall_checks
+from tripwire.budget import budget, load_budgets_file
 from tripwire.errors import BudgetExceededError, ConfigError
 from tripwire.settings import BudgetMode
 
 from .conftest import Harness
+
+# The module, even once ``tripwire.budget`` (the attribute) is the exported function.
+budget_module = importlib.import_module("tripwire.budget")
 
 
 def _precall(ctx: context.Context | None = None) -> None:
@@ -124,7 +128,7 @@ def test_user_from_baggage_and_conversation_learned_within_trace(harness: Harnes
 
 def test_rolling_window_budget(harness: Harness, tmp_path, monkeypatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(budget_api, "_clock", lambda: now[0])
+    monkeypatch.setattr(budget_module, "_clock", lambda: now[0])
     harness.settings(budget_mode=BudgetMode.ENFORCE, budgets_file=_budgets_file(
         tmp_path, {"name": "per-minute", "scope": "global", "window": "minute", "tokens": 2000}))
     harness.llm("gpt-4o-mini", input_tokens=1000, output_tokens=0)
@@ -155,7 +159,7 @@ def test_feature_scope_budget(harness: Harness, tmp_path) -> None:
 
 def test_budget_block_context_manager(harness: Harness) -> None:
     harness.settings(budget_mode=BudgetMode.ENFORCE)
-    with budget_api.budget(usd=0.006, name="agent-run") as run:
+    with budget(usd=0.006, name="agent-run") as run:
         harness.llm("gpt-4o")  # $0.0035
         _precall()
         harness.llm("gpt-4o")  # $0.0070 > 0.006
@@ -172,8 +176,8 @@ def test_budget_block_context_manager(harness: Harness) -> None:
 
 
 def test_nested_blocks_and_token_block(harness: Harness) -> None:
-    with budget_api.budget(tokens=5000, name="outer") as outer:
-        with budget_api.budget(tokens=1000, name="step-1") as inner:
+    with budget(tokens=5000, name="outer") as outer:
+        with budget(tokens=1000, name="step-1") as inner:
             harness.llm("gpt-4o-mini", input_tokens=900, output_tokens=200)
         harness.llm("gpt-4o-mini", input_tokens=900, output_tokens=200)
     assert inner.spent_tokens == 1100 and inner.exceeded
@@ -181,20 +185,20 @@ def test_nested_blocks_and_token_block(harness: Harness) -> None:
 
 
 def test_budget_argument_and_file_validation(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="usd"), budget_api.budget(usd=-1):
+    with pytest.raises(ConfigError, match="usd"), budget(usd=-1):
         pass
-    with pytest.raises(ConfigError), budget_api.budget():
+    with pytest.raises(ConfigError), budget():
         pass
     bad = tmp_path / "b.yaml"
     bad.write_text("budgets:\n  - name: x\n    scope: planet\n    usd: 1\n")
     with pytest.raises(ConfigError, match="scope: one of"):
-        budget_api.load_budgets_file(str(bad))
+        load_budgets_file(str(bad))
     bad.write_text("budgets:\n  - name: x\n    window: fortnight\n    usd: 1\n")
     with pytest.raises(ConfigError, match="window"):
-        budget_api.load_budgets_file(str(bad))
+        load_budgets_file(str(bad))
     good = tmp_path / "g.yaml"
     good.write_text("budgets:\n  - name: x\n    scope: user\n    window: hour\n    tokens: 10\n")
-    [rule] = budget_api.load_budgets_file(str(good))
+    [rule] = load_budgets_file(str(good))
     assert rule.window_seconds == 3600 and rule.tokens == 10 and rule.usd is None
 
 
