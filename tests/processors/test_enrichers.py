@@ -14,7 +14,6 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from tripwire import semconv
 from tripwire.processors import EnrichingSpanProcessor, default_enrichers
 from tripwire.processors.drift import is_floating_alias
-from tripwire.processors.metrics import TRIPWIRE_TOOL_CALL_ERROR_KIND
 from tripwire.processors.state import BoundedTable, get_state
 
 from .conftest import Harness
@@ -161,7 +160,7 @@ def test_tool_loop_and_errors(harness: Harness) -> None:
     assert lookups[2].attributes[semconv.TRIPWIRE_TOOL_LOOP] is True
     kinds = {}
     for attrs, value in harness.points(semconv.METRIC_TOOL_CALL_ERRORS):
-        key = (attrs[TRIPWIRE_TOOL_CALL_ERROR_KIND], attrs.get(semconv.GEN_AI_TOOL_NAME))
+        key = (attrs[semconv.TRIPWIRE_TOOL_CALL_ERROR_KIND], attrs.get(semconv.GEN_AI_TOOL_NAME))
         kinds[key] = value
     assert kinds == {("unknown_tool", None): 1, ("invalid_arguments", "search"): 1,
                      ("loop", "search"): 1, ("loop", "lookup"): 1,

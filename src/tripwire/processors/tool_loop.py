@@ -8,7 +8,6 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.tools import arguments_hash
 from tripwire.processors.base import Enrichment, SpanData, event
-from tripwire.processors.metrics import TRIPWIRE_TOOL_CALL_ERROR_KIND
 
 
 def _names(value: Any) -> list[str]:
@@ -65,7 +64,7 @@ class ToolLoopEnricher:
     @staticmethod
     def _count(span: SpanData, kind: str, tool: str | None) -> None:
         attrs = span.metric_attributes()
-        attrs[TRIPWIRE_TOOL_CALL_ERROR_KIND] = kind
+        attrs[semconv.TRIPWIRE_TOOL_CALL_ERROR_KIND] = kind
         if tool:
             attrs[semconv.GEN_AI_TOOL_NAME] = tool
         span.instruments.tool_call_errors.add(1, attrs)
