@@ -39,6 +39,8 @@ TOOLS = [{
                        "required": ["order_id"], "additionalProperties": False},
     },
 }]
+# Tiny on purpose, so the first request (a tool call and a streamed answer) crosses it.
+REQUEST_BUDGET_USD = float(os.environ.get("DEMO_REQUEST_BUDGET_USD", "0.00006"))
 SYSTEM = "You are the support assistant of an online shop. Be brief."
 
 
@@ -80,7 +82,8 @@ def enrich(processor: SpanProcessor, meter_provider: MeterProvider) -> SpanProce
 def handle_request(client: Any, tracer: trace.Tracer, question: str) -> None:
     """One support request as one trace; its tree prints when the root span ends."""
     print(f"customer: {question}")
-    with tracer.start_as_current_span("support request", attributes={"http.route": "/support"}):
+    with tracer.start_as_current_span("support request", attributes={"http.route": "/support"}), \
+            tripwire.budget(usd=REQUEST_BUDGET_USD, name="per-request"):
         try:
             reply = answer(client, tracer, question)
         except Exception as exc:  # show the failure, keep serving the next customer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tripwire.budgets import budget
+from tripwire.configuration import configure
 from tripwire.decorators import retriever, tool, tool_call_context
 from tripwire.errors import BudgetExceededError, ConfigError, TripwireError
 from tripwire.version import __version__
@@ -11,6 +13,8 @@ __all__ = [
     "ConfigError",
     "TripwireError",
     "__version__",
+    "budget",
+    "configure",
     "retriever",
     "tool",
     "tool_call_context",

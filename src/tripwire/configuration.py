@@ -40,7 +40,7 @@ _configured: TracerProvider | None = None
 
 def check_files(settings: Settings, *, strict: bool) -> Settings:
     """Validate the prices and budgets files. Lenient: log, drop the bad file, install."""
-    from tripwire.budget import load_budgets_file
+    from tripwire.budgets import load_budgets_file
     from tripwire.processors.prices import load_overlay
 
     changes: dict[str, Any] = {}

@@ -74,6 +74,8 @@ ERROR_TYPE = "error.type"
 HTTP_ROUTE = "http.route"
 HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 SERVICE_NAME = "service.name"
+USER_ID = "user.id"
+ENDUSER_ID = "enduser.id"
 
 # --- Operation names (gen_ai.operation.name values) ---------------------------------------
 OP_CHAT = "chat"

@@ -11,14 +11,14 @@ from opentelemetry.trace import SpanKind
 
 from tripwire import semconv
 from tripwire._core.precall import PreCallInfo, run_precall_checks
-from tripwire.budget import budget, load_budgets_file
+from tripwire.budgets import budget, load_budgets_file
 from tripwire.errors import BudgetExceededError, ConfigError
 from tripwire.settings import BudgetMode
 
 from .conftest import Harness
 
-# The module, even once ``tripwire.budget`` (the attribute) is the exported function.
-budget_module = importlib.import_module("tripwire.budget")
+# The module (the function is exported as ``tripwire.budget``).
+budget_module = importlib.import_module("tripwire.budgets")
 
 
 def _precall(ctx: context.Context | None = None) -> None:

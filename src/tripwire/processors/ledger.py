@@ -13,14 +13,13 @@ from opentelemetry.context import Context
 
 from tripwire import semconv
 from tripwire._core.precall import PreCallInfo
-from tripwire.budget import Account, BudgetBlock, BudgetRule, active_blocks, load_budgets_file
+from tripwire.budgets import Account, BudgetBlock, BudgetRule, active_blocks, load_budgets_file
 from tripwire.errors import BudgetExceededError, ConfigError
 from tripwire.processors.state import ProcessState, TraceRecord, get_state
 from tripwire.settings import BudgetMode, Settings, get_settings, on_settings_change
 
-# TODO(semconv): move to tripwire/semconv.py (general semconv names, read only).
-USER_ID = "user.id"
-ENDUSER_ID = "enduser.id"
+USER_ID = semconv.USER_ID
+ENDUSER_ID = semconv.ENDUSER_ID
 USER_KEYS = (USER_ID, ENDUSER_ID)
 
 logger = logging.getLogger("tripwire")

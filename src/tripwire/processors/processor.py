@@ -21,7 +21,7 @@ from opentelemetry.sdk.util import BoundedList
 from tripwire import semconv
 from tripwire._core.guard import log_failure
 from tripwire._core.precall import register_precall_check
-from tripwire.budget import active_blocks
+from tripwire.budgets import active_blocks
 from tripwire.processors.base import Enricher, Enrichment, SpanData
 from tripwire.processors.budget import BudgetEnricher
 from tripwire.processors.context_window import ContextWindowEnricher
