@@ -588,8 +588,3 @@ def wrap_targets(targets: Sequence[Target], telemetry: OperationTelemetry) -> li
     return wrapped
 
 
-def unwrap_targets(wrapped: list[tuple[Any, str]]) -> None:
-    for owner, method in wrapped:
-        with guard("uninstrument " + getattr(owner, "__name__", "?") + "." + method):
-            unwrap_operation(owner, method)
-    wrapped.clear()

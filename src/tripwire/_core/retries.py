@@ -16,7 +16,7 @@ import wrapt
 from tripwire._core.guard import guard
 from tripwire._core.invocation import current_call
 
-_METHOD = "_sleep_for_retry"
+RETRY_METHOD = "_sleep_for_retry"
 
 
 def _note_retry(kwargs: dict[str, Any]) -> None:
@@ -44,15 +44,13 @@ async def _async_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
     return await wrapped(*args, **kwargs)
 
 
-def hook_retries(sync_client: type, async_client: type) -> None:
-    if hasattr(sync_client, _METHOD):
-        wrapt.wrap_function_wrapper(sync_client, _METHOD, _sync_hook)
-    if hasattr(async_client, _METHOD):
-        wrapt.wrap_function_wrapper(async_client, _METHOD, _async_hook)
+def hook_retries(client_class: type) -> bool:
+    """Hook a Stainless base client class (sync or async); False when it has no retry loop."""
+    import inspect
 
-
-def unhook_retries(sync_client: type, async_client: type) -> None:
-    from opentelemetry.instrumentation.utils import unwrap
-
-    for cls in (sync_client, async_client):
-        unwrap(cls, _METHOD)
+    method = client_class.__dict__.get(RETRY_METHOD)
+    if method is None:
+        return False
+    hook = _async_hook if inspect.iscoroutinefunction(method) else _sync_hook
+    wrapt.wrap_function_wrapper(client_class, RETRY_METHOD, hook)
+    return True

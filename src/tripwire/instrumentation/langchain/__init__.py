@@ -24,12 +24,11 @@ current span and whatever the retriever or tool calls nests under them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
 from tripwire import semconv
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
 from tripwire._core.operations import (
     Operation,
     OperationMapping,
@@ -38,7 +37,6 @@ from tripwire._core.operations import (
     as_int,
     make_operation_telemetry,
     read_documents,
-    unwrap_targets,
     wrap_targets,
 )
 from tripwire.instrumentation.langchain.package import _instruments
@@ -131,24 +129,16 @@ _TARGETS: tuple[Target, ...] = (
 )
 
 
-class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class LangChainInstrumentor(TripwireInstrumentor):
     """Retrieval and tool spans for every LangChain retriever and tool."""
 
-    # BaseInstrumentor is a singleton whose __init__ runs on every construction: keep the
-    # record of what is wrapped out of __init__.
-    _wrapped: list[tuple[Any, str]]
+    instruments = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
+    def _wrap(self, **kwargs: Any) -> Wrapped:
         telemetry = make_operation_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
-        self._wrapped = wrap_targets(_TARGETS, telemetry)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_targets(self.__dict__.get("_wrapped", []))
+        return wrap_targets(_TARGETS, telemetry)
 
 
 __all__ = ["LangChainInstrumentor"]

@@ -18,12 +18,11 @@ MCP has no tool call id of its own: run the call inside
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
 from tripwire import semconv
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
 from tripwire._core.operations import (
     Operation,
     OperationMapping,
@@ -31,7 +30,6 @@ from tripwire._core.operations import (
     Target,
     bind_arguments,
     make_operation_telemetry,
-    unwrap_targets,
     wrap_targets,
 )
 from tripwire.instrumentation.mcp.package import _instruments
@@ -92,24 +90,16 @@ _TARGETS: tuple[Target, ...] = (
 )
 
 
-class MCPInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class MCPInstrumentor(TripwireInstrumentor):
     """Tool spans for MCP client tool calls."""
 
-    # BaseInstrumentor is a singleton whose __init__ runs on every construction: keep the
-    # record of what is wrapped out of __init__.
-    _wrapped: list[tuple[Any, str]]
+    instruments = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
+    def _wrap(self, **kwargs: Any) -> Wrapped:
         telemetry = make_operation_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
-        self._wrapped = wrap_targets(_TARGETS, telemetry)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_targets(self.__dict__.get("_wrapped", []))
+        return wrap_targets(_TARGETS, telemetry)
 
 
 __all__ = ["MCPInstrumentor"]

@@ -13,14 +13,12 @@ async, streaming and not — plus the SDK's own retries.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
 
-from tripwire._core.retries import hook_retries, unhook_retries
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.retries import RETRY_METHOD, hook_retries
 from tripwire._core.stream import close_proxied
 from tripwire._core.telemetry import make_telemetry
 from tripwire._core.wrapping import CallMapping, wrap_method
@@ -73,47 +71,33 @@ async def _helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) ->
             await pending
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIInstrumentor(TripwireInstrumentor):
     """Instruments the ``openai`` SDK with GenAI semconv spans, metrics and tripwire flags."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._wrapped: list[tuple[Any, str]] = []
+    instruments = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
+    def _wrap(self, **kwargs: Any) -> Wrapped:
         telemetry = make_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
+        wrapped: Wrapped = []
         for module, class_name, method, mapping in _TARGETS:
             owner = _resolve(module, class_name)
             if owner is not None and hasattr(owner, method):
                 wrap_method(owner, method, telemetry, mapping)
-                self._wrapped.append((owner, method))
+                wrapped.append((owner, method))
         for module, class_name in _HELPER_STREAMS:
             owner = _resolve(module, class_name)
             if owner is not None:
                 is_async = class_name.startswith("Async")
                 wrapt.wrap_function_wrapper(owner, "close",
                                             _helper_aclose if is_async else _helper_close)
-                self._wrapped.append((owner, "close"))
-        sync_client = _resolve("openai._base_client", "SyncAPIClient")
-        async_client = _resolve("openai._base_client", "AsyncAPIClient")
-        if sync_client is not None and async_client is not None:
-            hook_retries(sync_client, async_client)
-            self._retry_clients: tuple[Any, Any] | None = (sync_client, async_client)
-        else:
-            self._retry_clients = None
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        for owner, method in self._wrapped:
-            unwrap(owner, method)
-        self._wrapped.clear()
-        if self._retry_clients is not None:
-            unhook_retries(*self._retry_clients)
-            self._retry_clients = None
+                wrapped.append((owner, "close"))
+        for class_name in ("SyncAPIClient", "AsyncAPIClient"):
+            owner = _resolve("openai._base_client", class_name)
+            if owner is not None and hook_retries(owner):
+                wrapped.append((owner, RETRY_METHOD))
+        return wrapped
 
 
 __all__ = ["OpenAIInstrumentor"]

@@ -18,12 +18,11 @@ that ``tripwire.retrieval.low_relevance`` uses the distance threshold for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
 from tripwire import semconv
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
 from tripwire._core.operations import (
     Hit,
     Operation,
@@ -33,7 +32,6 @@ from tripwire._core.operations import (
     as_int,
     bind_arguments,
     make_operation_telemetry,
-    unwrap_targets,
     wrap_targets,
 )
 from tripwire.instrumentation.qdrant.package import _instruments
@@ -110,29 +108,21 @@ def _targets(distance_collections: frozenset[str]) -> tuple[Target, ...]:
     )
 
 
-class QdrantInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class QdrantInstrumentor(TripwireInstrumentor):
     """Retrieval spans and quality flags for ``qdrant-client``.
 
     ``instrument(distance_collections=[...])`` names collections whose scores are distances
     (Euclid, Manhattan).
     """
 
-    # BaseInstrumentor is a singleton whose __init__ runs on every construction: keep the
-    # record of what is wrapped out of __init__.
-    _wrapped: list[tuple[Any, str]]
+    instruments = _instruments
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
+    def _wrap(self, **kwargs: Any) -> Wrapped:
         telemetry = make_operation_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
         names: Iterable[str] = kwargs.get("distance_collections") or ()
-        self._wrapped = wrap_targets(_targets(frozenset(names)), telemetry)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_targets(self.__dict__.get("_wrapped", []))
+        return wrap_targets(_targets(frozenset(names)), telemetry)
 
 
 __all__ = ["QdrantInstrumentor"]
