@@ -176,3 +176,12 @@ def test_broken_precall_check_is_ignored(env) -> None:
     finally:
         unregister_precall_check(_boom)
     assert len(env.spans()) == 1
+
+
+def test_second_construction_does_not_forget_what_was_wrapped(env) -> None:
+    from openai.resources.chat.completions import Completions
+
+    OpenAIInstrumentor()  # BaseInstrumentor is a singleton: __init__ runs again
+    env.instrumentor.uninstrument()
+    assert not isinstance(Completions.__dict__["create"], wrapt.ObjectProxy)
+    env.instrumentor.instrument(tracer_provider=env.tracer_provider)
