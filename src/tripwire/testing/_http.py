@@ -133,6 +133,16 @@ class FakeServer:
         """``http://127.0.0.1:<port>`` (no trailing slash)."""
         return f"http://127.0.0.1:{self.port}"
 
+    # --- recorded traffic -----------------------------------------------------------------
+    @property
+    def last_request(self) -> RecordedRequest:
+        assert self.requests, f"the {type(self).__name__} has received no request"
+        return self.requests[-1]
+
+    def requests_to(self, suffix: str) -> list[RecordedRequest]:
+        """Recorded requests whose path ends with ``suffix`` (e.g. ``"/chat/completions"``)."""
+        return [r for r in self.requests if r.path.endswith(suffix)]
+
     # --- scripting ---------------------------------------------------------------------
     def enqueue(self, *replies: AnyReply | ReplyFactory) -> None:
         """Queue replies (or callables building one from the request) for the next requests."""

@@ -440,14 +440,6 @@ class FakeAnthropicServer(FakeServer):
         return anthropic.AsyncAnthropic(base_url=self.url, api_key=api_key,
                                         max_retries=max_retries, **kwargs)
 
-    @property
-    def last_request(self) -> RecordedRequest:
-        assert self.requests, "the fake Anthropic server has received no request"
-        return self.requests[-1]
-
-    def requests_to(self, suffix: str) -> list[RecordedRequest]:
-        """Recorded requests whose path ends with ``suffix``."""
-        return [r for r in self.requests if r.path.endswith(suffix)]
 
     def resolve_model(self, requested: str) -> str:
         """The model name a response reports for ``requested``."""

@@ -443,14 +443,6 @@ class FakeBedrockServer(FakeServer):
                           **config),
         )
 
-    @property
-    def last_request(self) -> RecordedRequest:
-        assert self.requests, "the fake Bedrock server has received no request"
-        return self.requests[-1]
-
-    def requests_to(self, suffix: str) -> list[RecordedRequest]:
-        """Recorded requests whose path ends with ``suffix`` (e.g. ``"/converse-stream"``)."""
-        return [r for r in self.requests if r.path.endswith(suffix)]
 
     def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest
                       ) -> AnyReply:

@@ -384,14 +384,6 @@ class FakeGeminiServer(FakeServer):
         return genai.Client(vertexai=vertexai, api_key=api_key,
                             http_options=types.HttpOptions(base_url=self.url, **http_options))
 
-    @property
-    def last_request(self) -> RecordedRequest:
-        assert self.requests, "the fake Gemini server has received no request"
-        return self.requests[-1]
-
-    def requests_to(self, suffix: str) -> list[RecordedRequest]:
-        """Recorded requests whose path ends with ``suffix`` (e.g. ``":generateContent"``)."""
-        return [r for r in self.requests if r.path.endswith(suffix)]
 
     def resolve_model_version(self, requested: str) -> str:
         """The ``modelVersion`` a response reports for ``requested``."""

@@ -775,14 +775,6 @@ class FakeOpenAIServer(FakeServer):
                                   max_retries=max_retries, **kwargs)
 
     # --- recorded traffic --------------------------------------------------------------
-    @property
-    def last_request(self) -> RecordedRequest:
-        assert self.requests, "the fake OpenAI server has received no request"
-        return self.requests[-1]
-
-    def requests_to(self, suffix: str) -> list[RecordedRequest]:
-        """Recorded requests whose path ends with ``suffix`` (e.g. ``"/chat/completions"``)."""
-        return [r for r in self.requests if r.path.endswith(suffix)]
 
     # --- replies -----------------------------------------------------------------------
     def resolve_model(self, requested: str) -> str:
