@@ -17,6 +17,9 @@ from tripwire.testing._http import (
     json_reply,
     sse_event,
 )
+from tripwire.testing.anthropic_server import FakeAnthropicServer
+from tripwire.testing.bedrock_server import FakeBedrockServer
+from tripwire.testing.gemini_server import FakeGeminiServer
 from tripwire.testing.openai_server import (
     ChatReply,
     EmbeddingsReply,
@@ -45,6 +48,9 @@ _FROM_FIXTURES = frozenset({"find_span", "get_metric_points", "spans_by_name"})
 __all__ = [
     "ChatReply",
     "EmbeddingsReply",
+    "FakeAnthropicServer",
+    "FakeBedrockServer",
+    "FakeGeminiServer",
     "FakeOpenAIServer",
     "FakeServer",
     "RecordedRequest",

@@ -86,16 +86,38 @@ def meter_provider(metric_reader: InMemoryMetricReader) -> Iterator[MeterProvide
     provider.shutdown()
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAIServer]:
-    """A started :class:`~tripwire.testing.openai_server.FakeOpenAIServer`, stopped after the test."""
-    from tripwire.testing.openai_server import FakeOpenAIServer
+def _serve(module: str, name: str) -> Iterator[Any]:
+    import importlib
 
-    server = FakeOpenAIServer().start()
+    server = getattr(importlib.import_module(module), name)().start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    """A started :class:`~tripwire.testing.openai_server.FakeOpenAIServer`, stopped after the test."""
+    yield from _serve("tripwire.testing.openai_server", "FakeOpenAIServer")
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[Any]:
+    """A started :class:`~tripwire.testing.anthropic_server.FakeAnthropicServer`."""
+    yield from _serve("tripwire.testing.anthropic_server", "FakeAnthropicServer")
+
+
+@pytest.fixture
+def fake_gemini() -> Iterator[Any]:
+    """A started :class:`~tripwire.testing.gemini_server.FakeGeminiServer`."""
+    yield from _serve("tripwire.testing.gemini_server", "FakeGeminiServer")
+
+
+@pytest.fixture
+def fake_bedrock() -> Iterator[Any]:
+    """A started :class:`~tripwire.testing.bedrock_server.FakeBedrockServer`."""
+    yield from _serve("tripwire.testing.bedrock_server", "FakeBedrockServer")
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ servers and the provider SDKs are imported inside the fixtures.
 from __future__ import annotations
 
 from tripwire.testing.fixtures import (
+    fake_anthropic,
+    fake_bedrock,
+    fake_gemini,
     fake_openai,
     meter_provider,
     metric_reader,
@@ -15,4 +18,4 @@ from tripwire.testing.fixtures import (
     tracer_provider,
 )
 
-__all__ = ["fake_openai", "meter_provider", "metric_reader", "span_exporter", "tracer_provider"]
+__all__ = ["fake_anthropic", "fake_bedrock", "fake_gemini", "fake_openai", "meter_provider", "metric_reader", "span_exporter", "tracer_provider"]
