@@ -190,7 +190,10 @@ class LLMCall:
                 self.span.set_attribute(semconv.TRIPWIRE_RETRY_COUNT, self.retries)
             if self._ttfc is not None:
                 self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._ttfc)
-        self.span.end()
+        # The span is ended before the processors run; a processor that raises (e.g. the one
+        # an EnrichingSpanProcessor wraps) must not replace the app's result or exception.
+        with guard("span processors"):
+            self.span.end()
 
     # --- helpers ------------------------------------------------------------------------
     def _record_request_extras(self) -> None:

@@ -228,7 +228,7 @@ class OperationSpan:
                 with guard("operation result attributes"):
                     self._record_result(result)
         finally:
-            self.span.end()
+            self._end_span()
 
     def fail(self, exc: BaseException) -> None:
         if not self._claim_end():
@@ -239,6 +239,11 @@ class OperationSpan:
                 self.span.set_attribute(semconv.ERROR_TYPE, error_type)
                 self.span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
         finally:
+            self._end_span()
+
+    def _end_span(self) -> None:
+        # A span processor that raises must not replace the app's result or exception.
+        with guard("span processors"):
             self.span.end()
 
     # --- helpers ------------------------------------------------------------------------
