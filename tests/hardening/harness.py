@@ -1,0 +1,389 @@
+"""Hardening harness: one pipeline (instrumentor -> EnrichingSpanProcessor -> a faultable
+downstream processor -> in-memory exporter) and one *case* per instrumented LLM SDK.
+
+A case knows how to build clients for its fake server, script an answer / an HTTP error /
+a truncated stream, make a call, open a stream and read the answer back, sync and async.
+Cases whose instrumentor module does not exist (yet) are skipped, so the matrices pick up
+new instrumentors (Anthropic, Google Gen AI, Bedrock) as soon as they land.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tripwire import decorators
+from tripwire._core.guard import reset_failure_log
+from tripwire._core.instrumentor import TripwireInstrumentor
+from tripwire._core.precall import unregister_precall_check
+from tripwire.processors import EnrichingSpanProcessor
+from tripwire.processors.ledger import precall_check
+from tripwire.processors.state import reset_state
+from tripwire.settings import Settings, set_settings
+
+SECRET_KEY = "sk-hardening-SECRET-0123456789abcdef"
+ANSWER = "The quick brown fox jumps over the lazy dog"
+
+
+# --- the pipeline -------------------------------------------------------------------------
+
+class FaultableProcessor(SpanProcessor):
+    """The processor EnrichingSpanProcessor wraps; raises after forwarding when told to."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner = inner
+        self.fail_on_start = False
+        self.fail_on_end = False
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.inner.on_start(span, parent_context=parent_context)
+        if self.fail_on_start:
+            raise RuntimeError("injected downstream on_start failure")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.inner.on_end(span)
+        if self.fail_on_end:
+            raise RuntimeError("injected downstream on_end failure")
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+@dataclass
+class Pipeline:
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    meter_provider: MeterProvider
+    downstream: FaultableProcessor
+    provider: TracerProvider
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def clear(self) -> None:
+        self.exporter.clear()
+
+
+def make_pipeline() -> Pipeline:
+    exporter = InMemorySpanExporter()
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    downstream = FaultableProcessor(SimpleSpanProcessor(exporter))
+    provider = TracerProvider()
+    provider.add_span_processor(EnrichingSpanProcessor(downstream, meter_provider=meter_provider))
+    return Pipeline(exporter, reader, meter_provider, downstream, provider)
+
+
+@pytest.fixture
+def pipeline() -> Iterator[Pipeline]:
+    set_settings(Settings())
+    reset_state()
+    reset_failure_log()
+    p = make_pipeline()
+    decorators.configure(tracer_provider=p.provider, meter_provider=p.meter_provider)
+    yield p
+    decorators.configure()
+    p.provider.shutdown()
+    unregister_precall_check(precall_check)
+    reset_state()
+    set_settings(None)
+
+
+def failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The telemetry steps tripwire reported as failed (WARNING: first time per step)."""
+    import re
+
+    steps = []
+    for record in caplog.records:
+        if record.name == "tripwire" and record.levelno >= logging.WARNING:
+            found = re.search(r"telemetry step '([^']+)' failed", record.getMessage())
+            if found:
+                steps.append(found.group(1))
+    return steps
+
+
+# --- LLM SDK cases -------------------------------------------------------------------------
+
+def find_instrumentor(module_name: str) -> type[Any] | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    for value in vars(module).values():
+        if (inspect.isclass(value) and issubclass(value, TripwireInstrumentor)
+                and value is not TripwireInstrumentor and value.__module__.startswith(module_name)):
+            return value
+    return None
+
+
+@dataclass
+class LLMCase:
+    """How to drive one instrumented SDK against its fake server."""
+
+    name: str
+    instrumentor_module: str
+    server_class: Callable[[], Any]
+    client: Callable[[Any], Any]
+    async_client: Callable[[Any], Any] | None
+    ok: Callable[..., Any]  # (text, *, usage=True) -> reply spec
+    error: Callable[[], Any]  # a 400 reply spec
+    abort: Callable[[str, int], Any]  # a stream dropped after n events
+    call: Callable[[Any], Any]  # client -> answer text
+    open_stream: Callable[[Any], Any]  # client -> stream object (iterable)
+    chunk_text: Callable[[Any], str]
+    acall: Callable[[Any], Any] | None = None
+    aopen_stream: Callable[[Any], Any] | None = None  # coroutine -> async stream
+    # which exits the SDK's stream object supports
+    has_with: bool = True
+    has_async_with: bool = True
+    error_type: str = ""
+    secrets: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def instrumentor_class(self) -> type[Any] | None:
+        return find_instrumentor(self.instrumentor_module)
+
+    @property
+    def streams(self) -> bool:
+        return True
+
+
+# OpenAI (chat completions) ----------------------------------------------------------------
+
+def _openai_ok(text: str, *, usage: bool = True) -> Any:
+    from tripwire.testing import chat_reply
+
+    return chat_reply(text, usage=(7, len(text.split())) if usage else None)
+
+
+def _openai_stream(client: Any, usage: bool = True) -> Any:
+    kwargs: dict[str, Any] = {"stream_options": {"include_usage": True}} if usage else {}
+    return client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "tell me"}], stream=True,
+        **kwargs)
+
+
+def _openai_text(chunk: Any) -> str:
+    return "".join(c.delta.content or "" for c in chunk.choices) if chunk.choices else ""
+
+
+async def _openai_acall(client: Any) -> str:
+    r = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "tell me"}])
+    return r.choices[0].message.content
+
+
+OPENAI = LLMCase(
+    name="openai",
+    instrumentor_module="tripwire.instrumentation.openai",
+    server_class=lambda: importlib.import_module("tripwire.testing").FakeOpenAIServer(),
+    client=lambda s: s.client(api_key=SECRET_KEY),
+    async_client=lambda s: s.async_client(api_key=SECRET_KEY),
+    ok=_openai_ok,
+    error=lambda: importlib.import_module("tripwire.testing").bad_request("bad"),
+    abort=lambda text, n: importlib.import_module("tripwire.testing").chat_reply(
+        text, abort_after=n),
+    call=lambda c: c.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "tell me"}]
+    ).choices[0].message.content,
+    open_stream=_openai_stream,
+    chunk_text=_openai_text,
+    acall=_openai_acall,
+    aopen_stream=_openai_stream,
+    error_type="BadRequestError",
+    secrets=(SECRET_KEY, "Bearer"),
+)
+
+
+# Anthropic --------------------------------------------------------------------------------
+
+def _anthropic_mod() -> Any:
+    return importlib.import_module("tripwire.testing.anthropic_server")
+
+
+def _anthropic_ok(text: str, *, usage: bool = True) -> Any:
+    m = _anthropic_mod()
+    return m.anthropic_message(text, usage=m.AnthropicUsage(input_tokens=7,
+                                                             output_tokens=len(text.split())))
+
+
+_ANTHROPIC_ARGS = {"model": "claude-sonnet-4-5", "max_tokens": 64,
+                   "messages": [{"role": "user", "content": "tell me"}]}
+
+
+def _anthropic_text(event: Any) -> str:
+    delta = getattr(event, "delta", None)
+    return getattr(delta, "text", None) or "" if getattr(event, "type", "") == \
+        "content_block_delta" else ""
+
+
+async def _anthropic_acall(client: Any) -> str:
+    return (await client.messages.create(**_ANTHROPIC_ARGS)).content[0].text
+
+
+ANTHROPIC = LLMCase(
+    name="anthropic",
+    instrumentor_module="tripwire.instrumentation.anthropic",
+    server_class=lambda: _anthropic_mod().FakeAnthropicServer(),
+    client=lambda s: s.client(api_key=SECRET_KEY),
+    async_client=lambda s: s.async_client(api_key=SECRET_KEY),
+    ok=_anthropic_ok,
+    error=lambda: _anthropic_mod().anthropic_error(400),
+    abort=lambda text, n: _anthropic_mod().anthropic_message(text, abort_after=n),
+    call=lambda c: c.messages.create(**_ANTHROPIC_ARGS).content[0].text,
+    open_stream=lambda c, usage=True: c.messages.create(stream=True, **_ANTHROPIC_ARGS),
+    chunk_text=_anthropic_text,
+    acall=_anthropic_acall,
+    aopen_stream=lambda c, usage=True: c.messages.create(stream=True, **_ANTHROPIC_ARGS),
+    error_type="BadRequestError",
+    secrets=(SECRET_KEY,),
+)
+
+
+# Google Gen AI ----------------------------------------------------------------------------
+
+def _gemini_mod() -> Any:
+    return importlib.import_module("tripwire.testing.gemini_server")
+
+
+def _gemini_ok(text: str, *, usage: bool = True) -> Any:
+    m = _gemini_mod()
+    return m.gemini_response(text, usage=m.GeminiUsage(prompt_token_count=7,
+                                                        candidates_token_count=len(text.split())))
+
+
+async def _gemini_acall(client: Any) -> str:
+    return (await client.aio.models.generate_content(model="gemini-2.0-flash",
+                                                     contents="tell me")).text
+
+
+GEMINI = LLMCase(
+    name="google_genai",
+    instrumentor_module="tripwire.instrumentation.google_genai",
+    server_class=lambda: _gemini_mod().FakeGeminiServer(),
+    client=lambda s: s.client(api_key=SECRET_KEY),
+    async_client=lambda s: s.client(api_key=SECRET_KEY).aio,
+    ok=_gemini_ok,
+    error=lambda: _gemini_mod().gemini_error(400),
+    abort=lambda text, n: _gemini_mod().gemini_response(text, abort_after=n),
+    call=lambda c: c.models.generate_content(model="gemini-2.0-flash", contents="tell me").text,
+    open_stream=lambda c, usage=True: c.models.generate_content_stream(
+        model="gemini-2.0-flash", contents="tell me"),
+    chunk_text=lambda chunk: chunk.text or "",
+    acall=lambda aio: aio.models.generate_content(model="gemini-2.0-flash", contents="tell me"),
+    aopen_stream=lambda aio, usage=True: aio.models.generate_content_stream(
+        model="gemini-2.0-flash", contents="tell me"),
+    has_with=False,
+    has_async_with=False,
+    error_type="ClientError",
+    secrets=(SECRET_KEY,),
+)
+
+
+# Amazon Bedrock (Converse) ---------------------------------------------------------------
+
+def _bedrock_mod() -> Any:
+    return importlib.import_module("tripwire.testing.bedrock_server")
+
+
+def _bedrock_ok(text: str, *, usage: bool = True) -> Any:
+    m = _bedrock_mod()
+    return m.bedrock_converse(text, usage=m.BedrockUsage(input_tokens=7,
+                                                          output_tokens=len(text.split())))
+
+
+_BEDROCK_ARGS = {"modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+                 "messages": [{"role": "user", "content": [{"text": "tell me"}]}]}
+
+
+def _bedrock_text(event: Any) -> str:
+    return (event.get("contentBlockDelta", {}).get("delta", {}).get("text") or "") \
+        if isinstance(event, dict) else ""
+
+
+BEDROCK = LLMCase(
+    name="bedrock",
+    instrumentor_module="tripwire.instrumentation.bedrock",
+    server_class=lambda: _bedrock_mod().FakeBedrockServer(),
+    client=lambda s: s.client(),
+    async_client=None,
+    ok=_bedrock_ok,
+    error=lambda: _bedrock_mod().bedrock_error(400),
+    abort=lambda text, n: _bedrock_mod().bedrock_converse(text, abort_after=n),
+    call=lambda c: c.converse(**_BEDROCK_ARGS)["output"]["message"]["content"][0]["text"],
+    open_stream=lambda c, usage=True: c.converse_stream(**_BEDROCK_ARGS)["stream"],
+    chunk_text=_bedrock_text,
+    has_with=False,
+    has_async_with=False,
+    error_type="ClientError",
+    # the fake's client signs with these: none may show up in telemetry
+    secrets=("aws_secret_access_key", "X-Amz-Security-Token", "Credential=test"),
+)
+
+LLM_CASES = (OPENAI, ANTHROPIC, GEMINI, BEDROCK)
+
+
+def llm_params() -> list[Any]:
+    return [pytest.param(case, id=case.name) for case in LLM_CASES]
+
+
+@dataclass
+class LLMEnv:
+    case: LLMCase
+    pipeline: Pipeline
+    server: Any
+    instrumentor: Any
+
+    def client(self) -> Any:
+        return self.case.client(self.server)
+
+    def async_client(self) -> Any:
+        assert self.case.async_client is not None
+        return self.case.async_client(self.server)
+
+    def llm_spans(self) -> list[ReadableSpan]:
+        return [s for s in self.pipeline.spans()
+                if (s.attributes or {}).get("gen_ai.operation.name") is not None]
+
+
+@contextlib.contextmanager
+def instrumented(case: LLMCase, pipeline: Pipeline) -> Iterator[LLMEnv]:
+    cls = case.instrumentor_class
+    if cls is None:
+        pytest.skip(f"{case.instrumentor_module} is not there (yet)")
+    if case.name == "google_genai":
+        for var in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_API_KEY", "GEMINI_API_KEY",
+                    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
+            import os
+
+            os.environ.pop(var, None)
+    inst = cls()
+    inst.instrument(tracer_provider=pipeline.provider, meter_provider=pipeline.meter_provider)
+    server = case.server_class().start()
+    try:
+        yield LLMEnv(case, pipeline, server, inst)
+    finally:
+        inst.uninstrument()
+        server.stop()
+
+
+@pytest.fixture(params=llm_params())
+def llm(request: pytest.FixtureRequest, pipeline: Pipeline) -> Iterator[LLMEnv]:
+    with instrumented(request.param, pipeline) as env:
+        yield env
