@@ -78,7 +78,7 @@ def test_sync_stream_exit(llm: LLMEnv, exit_path: str) -> None:
             del stream
             gc.collect()
     elif exit_path == "server-drops":
-        with pytest.raises(Exception):  # noqa: B017 - transport error type differs by SDK
+        with pytest.raises(Exception):
             for _ in stream:
                 pass
     elif exit_path == "gc-without-close":
@@ -136,7 +136,7 @@ async def test_async_stream_exit(llm: LLMEnv, exit_path: str) -> None:
             del stream
             gc.collect()
     elif exit_path == "server-drops":
-        with pytest.raises(Exception):  # noqa: B017
+        with pytest.raises(Exception):
             async for _ in stream:
                 pass
     elif exit_path == "gc-without-close":

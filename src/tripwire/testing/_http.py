@@ -78,6 +78,9 @@ class _QuietHTTPServer(ThreadingHTTPServer):
     don't print a traceback for it."""
 
     daemon_threads = True
+    # The default backlog (5) refuses connections when many clients connect at once,
+    # as the concurrency tests and users' load tests do.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
