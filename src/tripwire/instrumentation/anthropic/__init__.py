@@ -1,0 +1,224 @@
+"""OpenTelemetry instrumentation for the ``anthropic`` SDK.
+
+Usage::
+
+    from tripwire.instrumentation.anthropic import AnthropicInstrumentor
+    AnthropicInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+Covers ``messages.create`` (streaming and not), ``messages.parse`` and the
+``messages.stream(...)`` helper, and their ``beta.messages`` twins — sync and async — plus
+the SDK's own retries. ``messages.count_tokens`` is not an LLM call and is left alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.context import Context
+
+from tripwire._core.guard import guard
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.invocation import current_call
+from tripwire._core.retries import RETRY_METHOD, hook_retries
+from tripwire._core.stream import StreamProxy
+from tripwire._core.telemetry import Telemetry, make_telemetry
+from tripwire._core.wrapping import CallMapping, Wrapper, make_wrapper, wrap_method
+from tripwire.instrumentation.anthropic import messages
+from tripwire.instrumentation.anthropic.package import _instruments
+
+# Where the Messages resources live: a package in current SDKs, a module in older ones.
+_MESSAGES_MODULES = ("anthropic.resources.messages.messages", "anthropic.resources.messages")
+_BETA_MODULES = ("anthropic.resources.beta.messages.messages", "anthropic.resources.beta.messages")
+
+# (candidate modules, class, method, mapping) — missing ones (older SDKs) are skipped.
+_TARGETS: tuple[tuple[tuple[str, ...], str, str, CallMapping], ...] = tuple(
+    (modules, class_name, method, mapping)
+    for modules in (_MESSAGES_MODULES, _BETA_MODULES)
+    for class_name in ("Messages", "AsyncMessages")
+    for method, mapping in (("create", messages.MAPPING), ("parse", messages.PARSE_MAPPING))
+)
+# The stream() helpers send their request themselves (not through create()): they are
+# wrapped to route that request through the core wrapper.
+_STREAM_HELPERS: tuple[tuple[tuple[str, ...], str], ...] = tuple(
+    (modules, class_name)
+    for modules in (_MESSAGES_MODULES, _BETA_MODULES)
+    for class_name in ("Messages", "AsyncMessages")
+)
+# The helpers' managers close the stream on `with` exit without the exception; tell our
+# proxy about it first, so that a failure in the block marks the span failed.
+_HELPER_MANAGERS: tuple[tuple[str, str, str], ...] = (
+    ("anthropic.lib.streaming._messages", "MessageStreamManager", "__exit__"),
+    ("anthropic.lib.streaming._messages", "AsyncMessageStreamManager", "__aexit__"),
+    ("anthropic.lib.streaming._beta_messages", "BetaMessageStreamManager", "__exit__"),
+    ("anthropic.lib.streaming._beta_messages", "BetaAsyncMessageStreamManager", "__aexit__"),
+)
+
+
+def _resolve(modules: tuple[str, ...] | str, name: str) -> Any:
+    for module in (modules,) if isinstance(modules, str) else modules:
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+# --- the stream() helper -------------------------------------------------------------------
+
+def _stream_helper(sync_inner: Wrapper, async_inner: Wrapper) -> Wrapper:
+    """Wraps ``stream()``: the manager it returns sends its request through our wrapper."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        with guard("stream helper request"):
+            _route_request(manager, instance, {**kwargs, "stream": True}, sync_inner,
+                           async_inner)
+        return manager
+
+    return wrapper
+
+
+def _route_request(manager: Any, resource: Any, request_kwargs: dict[str, Any],
+                   sync_inner: Wrapper, async_inner: Wrapper) -> None:
+    # The manager keeps the prepared request in a private `__api_request`: a callable (sync)
+    # or a not-yet-awaited coroutine (async). Replace it by the same request, instrumented;
+    # it is sent when the manager is entered, so that is when the span starts.
+    key = next((k for k in vars(manager) if k.endswith("__api_request")), None)
+    if key is None:
+        return
+    original = getattr(manager, key)
+    if inspect.isawaitable(original):
+        def send_async(**_: Any) -> Any:
+            return original
+
+        setattr(manager, key, async_inner(send_async, resource, (), request_kwargs))
+    elif callable(original):
+        def send(**_: Any) -> Any:
+            return original()
+
+        setattr(manager, key, functools.partial(sync_inner, send, resource, (), request_kwargs))
+
+
+def _helper_proxy(manager: Any) -> StreamProxy | None:
+    for key, stream in vars(manager).items():
+        if key.endswith("__stream") and stream is not None:
+            raw = getattr(stream, "_raw_stream", stream)
+            return raw if isinstance(raw, StreamProxy) else None
+    return None
+
+
+def _manager_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    exc = args[1] if len(args) > 1 else None
+    if exc is not None:
+        with guard("stream helper exit"):
+            proxy = _helper_proxy(instance)
+            if proxy is not None:
+                proxy.__exit__(type(exc), exc, exc.__traceback__)
+    return wrapped(*args, **kwargs)
+
+
+async def _manager_aexit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    exc = args[1] if len(args) > 1 else None
+    if exc is not None:
+        with guard("stream helper exit"):
+            proxy = _helper_proxy(instance)
+            if proxy is not None:
+                await proxy.__aexit__(type(exc), exc, exc.__traceback__)
+    return await wrapped(*args, **kwargs)
+
+
+# --- the SDK's own call span ------------------------------------------------------------------
+
+class _QuietTracer(trace.NoOpTracer):
+    """Starts nothing: hands back the current (tripwire) span's context, not recording."""
+
+    def start_span(self, name: str, context: Context | None = None, *args: Any,
+                   **kwargs: Any) -> trace.Span:
+        return trace.NonRecordingSpan(trace.get_current_span(context).get_span_context())
+
+
+_QUIET_TRACER = _QuietTracer()
+
+
+class _TracerGate(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Replaces the ``BaseClient._tracer`` property while instrumented.
+
+    anthropic >= 2 starts its own GenAI span per API call under the global tracer provider.
+    For a call tripwire records, that would be a second chat span with the same usage
+    (counted twice by cost, rollups and budgets). Inside our call the SDK gets a tracer whose
+    spans do not record but carry our span's context, so the SDK still propagates the trace
+    in its request headers. Every other call (count_tokens, batches, files…) keeps its span.
+    """
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        tracer = self.__wrapped__.__get__(instance, owner)
+        if tracer is not None and current_call() is not None:
+            return _QUIET_TRACER
+        return tracer
+
+
+def _gate_sdk_tracer() -> Any:
+    owner = _resolve("anthropic._base_client", "BaseClient")
+    if owner is None or not isinstance(owner.__dict__.get("_tracer"), property):
+        return None  # an SDK without spans of its own
+    owner._tracer = _TracerGate(owner.__dict__["_tracer"])
+    return owner
+
+
+class AnthropicInstrumentor(TripwireInstrumentor):
+    """Instruments the ``anthropic`` SDK with GenAI semconv spans, metrics and tripwire flags."""
+
+    instruments = _instruments
+
+    def _wrap(self, **kwargs: Any) -> Wrapped:
+        telemetry: Telemetry = make_telemetry(
+            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
+        )
+        wrapped: Wrapped = []
+        done: set[tuple[int, str]] = set()  # a class reachable from two module paths
+
+        def wrap(owner: Any, name: str, wrapper: Any) -> None:
+            if (id(owner), name) in done:
+                return
+            done.add((id(owner), name))
+            if isinstance(wrapper, CallMapping):
+                wrap_method(owner, name, telemetry, wrapper)
+            else:
+                wrapt.wrap_function_wrapper(owner, name, wrapper)
+            wrapped.append((owner, name))
+
+        for modules, class_name, method, mapping in _TARGETS:
+            owner = _resolve(modules, class_name)
+            if owner is not None and method in owner.__dict__:
+                wrap(owner, method, mapping)
+        helper = _stream_helper(make_wrapper(telemetry, messages.STREAM_MAPPING, False),
+                                make_wrapper(telemetry, messages.STREAM_MAPPING, True))
+        for modules, class_name in _STREAM_HELPERS:
+            owner = _resolve(modules, class_name)
+            if owner is not None and "stream" in owner.__dict__:
+                wrap(owner, "stream", helper)
+        for module, class_name, method in _HELPER_MANAGERS:
+            owner = _resolve(module, class_name)
+            if owner is not None and method in owner.__dict__:
+                wrap(owner, method, _manager_aexit if method == "__aexit__" else _manager_exit)
+        for class_name in ("SyncAPIClient", "AsyncAPIClient"):
+            owner = _resolve("anthropic._base_client", class_name)
+            if owner is not None and hook_retries(owner):
+                wrapped.append((owner, RETRY_METHOD))
+        with guard("anthropic tracer gate"):
+            owner = _gate_sdk_tracer()
+            if owner is not None:
+                wrapped.append((owner, "_tracer"))
+        return wrapped
+
+
+__all__ = ["AnthropicInstrumentor"]
