@@ -219,8 +219,10 @@ def _anthropic_mod() -> Any:
 
 def _anthropic_ok(text: str, *, usage: bool = True) -> Any:
     m = _anthropic_mod()
-    return m.anthropic_message(text, usage=m.AnthropicUsage(input_tokens=7,
-                                                             output_tokens=len(text.split())))
+    # usage=False: the API always reports usage; an Anthropic-compatible server may not.
+    return m.anthropic_message(text, with_usage=usage,
+                               usage=m.AnthropicUsage(input_tokens=7,
+                                                      output_tokens=len(text.split())))
 
 
 _ANTHROPIC_ARGS = {"model": "claude-sonnet-4-5", "max_tokens": 64,
@@ -265,20 +267,29 @@ def _gemini_mod() -> Any:
 def _gemini_ok(text: str, *, usage: bool = True) -> Any:
     m = _gemini_mod()
     return m.gemini_response(text, usage=m.GeminiUsage(prompt_token_count=7,
-                                                        candidates_token_count=len(text.split())))
+                                                        candidates_token_count=len(text.split())),
+                             include_usage=usage)
 
 
-async def _gemini_acall(client: Any) -> str:
-    return (await client.aio.models.generate_content(model="gemini-2.0-flash",
-                                                     contents="tell me")).text
+def _gemini_client(server: Any) -> Any:
+    # google-genai closes its HTTP client when the Client is collected (Client.__del__), and
+    # a stream (a generator) holds only client.models: keep the Client alive with the server.
+    client = server.client(api_key=SECRET_KEY)
+    server.__dict__.setdefault("_kept_clients", []).append(client)
+    return client
+
+
+async def _gemini_acall(aio: Any) -> str:
+    return (await aio.models.generate_content(model="gemini-2.0-flash",
+                                              contents="tell me")).text
 
 
 GEMINI = LLMCase(
     name="google_genai",
     instrumentor_module="tripwire.instrumentation.google_genai",
     server_class=lambda: _gemini_mod().FakeGeminiServer(),
-    client=lambda s: s.client(api_key=SECRET_KEY),
-    async_client=lambda s: s.client(api_key=SECRET_KEY).aio,
+    client=_gemini_client,
+    async_client=lambda s: _gemini_client(s).aio,
     ok=_gemini_ok,
     error=lambda: _gemini_mod().gemini_error(400),
     abort=lambda text, n: _gemini_mod().gemini_response(text, abort_after=n),
@@ -286,7 +297,7 @@ GEMINI = LLMCase(
     open_stream=lambda c, usage=True: c.models.generate_content_stream(
         model="gemini-2.0-flash", contents="tell me"),
     chunk_text=lambda chunk: chunk.text or "",
-    acall=lambda aio: aio.models.generate_content(model="gemini-2.0-flash", contents="tell me"),
+    acall=_gemini_acall,
     aopen_stream=lambda aio, usage=True: aio.models.generate_content_stream(
         model="gemini-2.0-flash", contents="tell me"),
     has_with=False,
@@ -331,7 +342,8 @@ BEDROCK = LLMCase(
     chunk_text=_bedrock_text,
     has_with=False,
     has_async_with=False,
-    error_type="ClientError",
+    # botocore raises the modeled ClientError subclass named after the error code
+    error_type="ValidationException",
     # the fake's client signs with these: none may show up in telemetry
     secrets=("aws_secret_access_key", "X-Amz-Security-Token", "Credential=test"),
 )

@@ -1,0 +1,95 @@
+"""OpenTelemetry instrumentation for the Google Gen AI SDK (``google-genai``).
+
+Usage::
+
+    from tripwire.instrumentation.google_genai import GoogleGenAIInstrumentor
+    GoogleGenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+Covers ``models.generate_content`` / ``generate_content_stream`` / ``embed_content`` on
+the sync client and on ``client.aio`` (and with them ``chats``, which call them), in Gemini
+Developer API and Vertex AI mode. See docs/google-genai.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from tripwire._core.guard import guard
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.invocation import current_call
+from tripwire._core.telemetry import make_telemetry
+from tripwire._core.wrapping import CallMapping, wrap_method
+from tripwire.instrumentation.google_genai import embeddings, generate
+from tripwire.instrumentation.google_genai.package import _instruments
+
+_MODULE = "google.genai.models"
+# (class, method, mapping) — missing ones (older SDKs) are skipped.
+_TARGETS: tuple[tuple[str, str, CallMapping], ...] = (
+    ("Models", "generate_content", generate.MAPPING),
+    ("AsyncModels", "generate_content", generate.MAPPING),
+    ("Models", "generate_content_stream", generate.STREAM_MAPPING),
+    ("AsyncModels", "generate_content_stream", generate.STREAM_MAPPING),
+    ("Models", "embed_content", embeddings.MAPPING),
+    ("AsyncModels", "embed_content", embeddings.MAPPING),
+)
+# The private method behind every HTTP request of generate_content: automatic function
+# calling and automatic continuation call it several times inside one public call.
+_HOP_METHOD = "_generate_content"
+
+
+def _note_hop(response: Any) -> None:
+    call = current_call()
+    if call is not None:
+        generate.record_hop(call.request, response)
+
+
+def _hop_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    response = wrapped(*args, **kwargs)
+    with guard("gemini hop usage"):
+        _note_hop(response)
+    return response
+
+
+async def _async_hop_hook(wrapped: Callable[..., Any], instance: Any, args: Any,
+                          kwargs: Any) -> Any:
+    response = await wrapped(*args, **kwargs)
+    with guard("gemini hop usage"):
+        _note_hop(response)
+    return response
+
+
+class GoogleGenAIInstrumentor(TripwireInstrumentor):
+    """Instruments ``google-genai`` with GenAI semconv spans, metrics and tripwire flags."""
+
+    instruments = _instruments
+
+    def _wrap(self, **kwargs: Any) -> Wrapped:
+        telemetry = make_telemetry(
+            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
+        )
+        try:
+            module = importlib.import_module(_MODULE)
+        except ImportError:
+            return []
+        wrapped: Wrapped = []
+        for class_name, method, mapping in _TARGETS:
+            owner = getattr(module, class_name, None)
+            if owner is not None and hasattr(owner, method):
+                wrap_method(owner, method, telemetry, mapping)
+                wrapped.append((owner, method))
+        for class_name in ("Models", "AsyncModels"):
+            owner = getattr(module, class_name, None)
+            hop = owner.__dict__.get(_HOP_METHOD) if owner is not None else None
+            if hop is not None:
+                hook = _async_hop_hook if inspect.iscoroutinefunction(hop) else _hop_hook
+                wrapt.wrap_function_wrapper(owner, _HOP_METHOD, hook)
+                wrapped.append((owner, _HOP_METHOD))
+        return wrapped
+
+
+__all__ = ["GoogleGenAIInstrumentor"]

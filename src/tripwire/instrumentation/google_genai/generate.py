@@ -1,0 +1,353 @@
+"""``models.generate_content`` / ``generate_content_stream`` (sync and async) onto the core.
+
+Decisions (see docs/google-genai.md):
+
+- finish reasons are the SDK's enum names lower-cased (``STOP`` -> ``stop``);
+- input tokens = ``prompt_token_count`` (cached tokens included) + ``tool_use_prompt_token_count``;
+  output tokens = ``candidates_token_count`` + ``thoughts_token_count`` (thinking is billed
+  as output), ``gen_ai.usage.reasoning.output_tokens`` = the thoughts alone; so input + output
+  = ``total_token_count``;
+- a call the SDK answers with several HTTP responses (automatic function calling,
+  automatic continuation) is one span whose usage is the sum over those responses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tripwire import semconv
+from tripwire._core import content
+from tripwire._core.fields import put_number, string_list
+from tripwire._core.invocation import Request, Result
+from tripwire._core.tools import RequestedToolCall
+from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.google_genai.common import (
+    client_info,
+    enum_name,
+    field,
+    genai_part,
+    input_messages,
+    model_id,
+    texts_of,
+)
+
+# Candidate finish reasons that mean the answer was withheld by a filter (lower case).
+REFUSAL_FINISH_REASONS = frozenset({
+    "safety", "prohibited_content", "blocklist", "spii", "recitation",
+    "image_safety", "image_prohibited_content", "image_recitation",
+})
+# For these the blocked safety rating names the category; the others are their own category.
+_RATED_REASONS = frozenset({"safety", "image_safety"})
+_HOPS = "_tripwire_gemini_hops"  # per-request list of the HTTP responses of one call
+
+
+# --- request ------------------------------------------------------------------------------
+
+def _output_type(config: Any) -> str | None:
+    mime = field(config, "response_mime_type")
+    if isinstance(mime, str) and mime:
+        if mime == "application/json" or mime.endswith("+json"):
+            return "json"
+        if mime.startswith("text/"):
+            return "text"
+    modalities = [enum_name(m) for m in field(config, "response_modalities") or ()]
+    if modalities == ["image"]:
+        return "image"
+    if modalities == ["audio"]:
+        return "speech"
+    return None
+
+
+def _json_schema(schema: Any) -> Any:
+    """A declaration's ``parameters`` (the SDK's OpenAPI ``Schema``) as JSON schema."""
+    if schema is None:
+        return None
+    try:
+        from google.genai import types
+
+        if isinstance(schema, dict):
+            schema = types.Schema.model_validate(schema)
+        return schema.json_schema.model_dump(mode="json", exclude_none=True, by_alias=True)
+    except Exception:
+        return None  # unreadable schema: the name is still checked
+
+
+def _declarations(tools: Any) -> list[tuple[str, Any, Any]]:
+    """(kind or name, declaration, callable) for every tool; kind for built-in tools."""
+    out: list[tuple[str, Any, Any]] = []
+    for tool in tools or ():
+        if callable(tool) and not hasattr(tool, "function_declarations"):
+            out.append((getattr(tool, "__name__", "function"), None, tool))
+            continue
+        declarations = field(tool, "function_declarations")
+        for declaration in declarations or ():
+            out.append((field(declaration, "name") or "", declaration, None))
+        if not declarations:
+            kinds = ([k for k, v in tool.items() if v is not None] if isinstance(tool, dict)
+                     else [k for k, v in tool if v is not None])
+            out.extend((k, None, None) for k in kinds)
+    return out
+
+
+def declared_tools(tools: Any) -> dict[str, Any] | None:
+    declared: dict[str, Any] = {}
+    for name, declaration, function in _declarations(tools):
+        if declaration is not None:
+            schema = field(declaration, "parameters_json_schema")
+            declared[name] = schema if schema is not None else _json_schema(
+                field(declaration, "parameters"))
+        elif function is not None:
+            declared[name] = None  # automatic function calling: the SDK derives the schema
+    # Only built-in tools (search, code execution): nothing to check calls against.
+    return declared or None
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    definitions: list[dict[str, Any]] = []
+    for name, declaration, function in _declarations(tools):
+        if declaration is not None:
+            definition = {"type": "function", "name": name,
+                          "description": field(declaration, "description")}
+            schema = field(declaration, "parameters_json_schema")
+            definition["parameters"] = (schema if schema is not None
+                                        else _json_schema(field(declaration, "parameters")))
+            definitions.append(definition)
+        elif function is not None:
+            definitions.append({"type": "function", "name": name})
+        else:
+            definitions.append({"type": name})
+    return definitions
+
+
+def _request_attributes(attrs: dict[str, Any], config: Any) -> None:
+    for key, attr in (
+        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+        ("top_k", semconv.GEN_AI_REQUEST_TOP_K),
+        ("max_output_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+        ("seed", semconv.GEN_AI_REQUEST_SEED),
+        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ):
+        put_number(attrs, attr, field(config, key))
+    count = field(config, "candidate_count")
+    if isinstance(count, int) and count != 1:
+        attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = count
+    stops = string_list(field(config, "stop_sequences"))
+    if stops:
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
+    output_type = _output_type(config)
+    if output_type:
+        attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+
+
+def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
+    provider, server = client_info(instance)
+    attrs = dict(server)
+    config = kwargs.get("config")
+    _request_attributes(attrs, config)
+    contents = kwargs.get("contents")
+    system = field(config, "system_instruction")
+    system_texts = texts_of(system)
+    tools = field(config, "tools")
+    request = Request(
+        operation=semconv.OP_GENERATE_CONTENT,
+        provider=provider,
+        model=model_id(kwargs.get("model")),
+        attributes=attrs,
+        stream=stream,
+        declared_tools=declared_tools(tools),
+        system_texts=system_texts,
+        input_messages=lambda: input_messages(contents),
+        system_instructions=(lambda: [content.text_part(t) for t in system_texts])
+        if system_texts else None,
+        tool_definitions=(lambda: tool_definitions(tools)) if tools else None,
+        prompt_text=lambda: "\n".join(system_texts + texts_of(contents)),
+    )
+    # The responses of the SDK's internal requests (see hop_hook) land here.
+    setattr(request, _HOPS, [])
+    return request
+
+
+def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    return _build(instance, kwargs, stream=False)
+
+
+def build_stream_request(instance: Any, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> Request:
+    return _build(instance, kwargs, stream=True)
+
+
+def record_hop(request: Request, response: Any) -> None:
+    """Keep the usage of one of the SDK's internal HTTP responses for ``request``."""
+    hops = getattr(request, _HOPS, None)
+    if isinstance(hops, list) and len(hops) < 1000:
+        hops.append(field(response, "usage_metadata"))
+
+
+# --- response -----------------------------------------------------------------------------
+
+def _usage(result: Result, usages: list[Any], complete: bool) -> None:
+    """Sum ``usage_metadata`` over the responses of one call into ``result``.
+
+    Zero counts are left out of the wire JSON, so a missing output count is 0 once the
+    answer is complete; on a stream cut short it stays unknown (and is estimated)."""
+    totals: dict[str, int | None] = {}
+    for usage in usages:
+        if usage is None:
+            continue
+        for key in ("prompt_token_count", "tool_use_prompt_token_count", "candidates_token_count",
+                    "thoughts_token_count", "cached_content_token_count"):
+            value = field(usage, key)
+            if isinstance(value, int):
+                totals[key] = (totals.get(key) or 0) + value
+            else:
+                totals.setdefault(key, None)
+    if all(value is None for value in totals.values()):
+        return
+    prompt, tool_prompt = totals.get("prompt_token_count"), totals.get("tool_use_prompt_token_count")
+    if prompt is not None or tool_prompt is not None:
+        result.input_tokens = (prompt or 0) + (tool_prompt or 0)
+    candidates, thoughts = totals.get("candidates_token_count"), totals.get("thoughts_token_count")
+    if candidates is not None or thoughts is not None or complete:
+        result.output_tokens = (candidates or 0) + (thoughts or 0)
+    result.reasoning_tokens = thoughts
+    result.cache_read_tokens = totals.get("cached_content_token_count")
+
+
+def _blocked_category(ratings: Any) -> str | None:
+    for rating in ratings or ():
+        if field(rating, "blocked"):
+            category = enum_name(field(rating, "category"))
+            if category:
+                return category.removeprefix("harm_category_")
+    return None
+
+
+def _refusal(result: Result, finish: str | None, candidate: Any, prompt_feedback: Any) -> None:
+    if result.refusal:
+        return
+    if finish in REFUSAL_FINISH_REASONS:
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
+        result.refusal_category = (
+            _blocked_category(field(candidate, "safety_ratings")) if finish in _RATED_REASONS
+            else None) or finish
+        return
+    reason = enum_name(field(prompt_feedback, "block_reason"))
+    if reason and reason != "blocked_reason_unspecified":
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_PROVIDER_FIELD
+        result.refusal_category = (
+            _blocked_category(field(prompt_feedback, "safety_ratings")) if reason == "safety"
+            else None) or reason
+
+
+class _Candidate:
+    """What one candidate said, folded from a response or from stream chunks."""
+
+    __slots__ = ("calls", "finish", "parts", "raw", "texts")
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []  # SDK parts; converted only when content is captured
+        self.texts: list[str] = []
+        self.calls: list[RequestedToolCall] = []
+        self.finish: str | None = None
+        self.raw: Any = None  # the candidate carrying the finish reason (safety ratings)
+
+    def add(self, candidate: Any) -> None:
+        for part in field(field(candidate, "content"), "parts") or ():
+            self.parts.append(part)
+            text = field(part, "text")
+            if isinstance(text, str) and not field(part, "thought"):
+                self.texts.append(text)
+            call = field(part, "function_call")
+            if call is not None:
+                args = field(call, "args")
+                self.calls.append(RequestedToolCall(
+                    field(call, "id"), field(call, "name") or "",
+                    json.dumps(args if args is not None else {}, default=str)))
+        finish = enum_name(field(candidate, "finish_reason"))
+        if finish:
+            self.finish = finish
+            self.raw = candidate
+
+
+def _result(candidates: dict[int, _Candidate], last: Any, usages: list[Any],
+            prompt_feedback: Any, complete: bool) -> Result:
+    result = Result(response_id=field(last, "response_id"),
+                    response_model=field(last, "model_version"))
+    _usage(result, usages, complete)
+    outputs: list[tuple[list[Any], str | None]] = []
+    texts: list[str] = []
+    for _, state in sorted(candidates.items()):
+        if state.finish:
+            result.finish_reasons.append(state.finish)
+        _refusal(result, state.finish, state.raw, None)
+        result.tool_calls.extend(state.calls)
+        texts.extend(state.texts)
+        outputs.append((state.parts, state.finish))
+    if not candidates:
+        _refusal(result, None, None, prompt_feedback)
+    result.output_messages = lambda: [
+        content.message("assistant", [genai_part(p) for p in parts], finish)
+        for parts, finish in outputs]
+    result.output_text = lambda: "".join(texts)
+    return result
+
+
+def parse_response(response: Any, request: Request) -> Result:
+    candidates: dict[int, _Candidate] = {}
+    for position, candidate in enumerate(field(response, "candidates") or ()):
+        index = field(candidate, "index")
+        state = candidates.setdefault(index if isinstance(index, int) else position,
+                                      _Candidate())
+        state.add(candidate)
+    hops = getattr(request, _HOPS, None)
+    usages = hops if hops else [field(response, "usage_metadata")]
+    return _result(candidates, response, usages, field(response, "prompt_feedback"), True)
+
+
+class GenerateContentStreamAccumulator:
+    """Folds ``GenerateContentResponse`` chunks.
+
+    Usage arrives complete on the last chunk of each HTTP response (earlier ones carry the
+    prompt count only); the latest usage per ``response_id`` is kept and summed, so a stream
+    spanning several requests (automatic function calling) is counted whole.
+    """
+
+    __slots__ = ("_candidates", "_feedback", "_last", "_usage")
+
+    def __init__(self, request: Request) -> None:
+        self._candidates: dict[int, _Candidate] = {}
+        self._usage: dict[Any, Any] = {}
+        self._last: Any = None
+        self._feedback: Any = None
+
+    def add(self, chunk: Any) -> None:
+        self._last = chunk
+        usage = field(chunk, "usage_metadata")
+        if usage is not None and len(self._usage) < 1000:
+            self._usage[field(chunk, "response_id")] = usage
+        feedback = field(chunk, "prompt_feedback")
+        if feedback is not None:
+            self._feedback = feedback
+        for position, candidate in enumerate(field(chunk, "candidates") or ()):
+            index = field(candidate, "index")
+            key = index if isinstance(index, int) else position
+            state = self._candidates.get(key)
+            if state is None:
+                state = self._candidates[key] = _Candidate()
+            state.add(candidate)
+
+    def result(self) -> Result:
+        complete = self._feedback is not None or any(
+            state.finish for state in self._candidates.values())
+        return _result(self._candidates, self._last, list(self._usage.values()), self._feedback,
+                       complete)
+
+
+MAPPING = CallMapping(build_request, parse_response)
+STREAM_MAPPING = CallMapping(build_stream_request, parse_response,
+                             GenerateContentStreamAccumulator)
