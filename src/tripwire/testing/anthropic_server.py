@@ -146,7 +146,8 @@ class AnthropicMessage:
     ``error_after`` sends an ``error`` event (``error_type`` / ``error_message``) after that
     many events and ends the stream; ``ping`` adds the ``ping`` event after
     ``message_start``; ``delta_usage="output_only"`` makes ``message_delta`` carry only
-    ``output_tokens`` (as older API versions did) instead of all cumulative counts.
+    ``output_tokens`` (as older API versions did) instead of all cumulative counts;
+    ``with_usage=False`` sends no usage at all (as some Anthropic-compatible servers do).
     """
 
     def __init__(
@@ -165,6 +166,7 @@ class AnthropicMessage:
         error_message: str = "Overloaded",
         ping: bool = True,
         delta_usage: str = "full",
+        with_usage: bool = True,
         headers: dict[str, str] | None = None,
         chunk_delay: float = 0.0,
     ) -> None:
@@ -188,6 +190,7 @@ class AnthropicMessage:
         if delta_usage not in ("full", "output_only"):
             raise ValueError("delta_usage must be 'full' or 'output_only'")
         self.delta_usage = delta_usage
+        self.with_usage = with_usage
         self.headers = dict(headers or {})
         self.chunk_delay = chunk_delay
 
@@ -207,6 +210,8 @@ class AnthropicMessage:
         }
         if self.stop_details is not None:
             body["stop_details"] = self.stop_details
+        if not self.with_usage:
+            del body["usage"]
         return body
 
     def stream_events(
@@ -215,15 +220,9 @@ class AnthropicMessage:
     ) -> list[tuple[str, dict[str, Any]]]:
         """The ``(event name, data)`` pairs of the SSE stream, in order (no error/abort)."""
         full = self.payload(requested_model, message_id, server=server)
-        start_usage = dict(full["usage"])
-        start_usage["output_tokens"] = min(1, self.usage.output_tokens)
-        start = {
-            **full,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": start_usage,
-        }
+        start = {**full, "content": [], "stop_reason": None, "stop_sequence": None}
+        if self.with_usage:
+            start["usage"] = {**full["usage"], "output_tokens": min(1, self.usage.output_tokens)}
         start.pop("stop_details", None)
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": start})
@@ -246,8 +245,10 @@ class AnthropicMessage:
         }
         if self.stop_details is not None:
             delta["stop_details"] = self.stop_details
-        events.append(("message_delta", {"type": "message_delta", "delta": delta,
-                                          "usage": delta_usage}))
+        delta_event: dict[str, Any] = {"type": "message_delta", "delta": delta}
+        if self.with_usage:
+            delta_event["usage"] = delta_usage
+        events.append(("message_delta", delta_event))
         events.append(("message_stop", {"type": "message_stop"}))
         return events
 
