@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.guard import guard
+from tripwire._core.guard import guard, log_failure
 from tripwire._core.telemetry import Telemetry
 from tripwire._core.tokens import count_tokens
 from tripwire._core.tools import RequestedToolCall, check_tool_calls, prompt_hash
@@ -47,6 +47,9 @@ class Request:
     tool_definitions: Lazy | None = None
     # Text of the prompt, only called when a stream ends without usage.
     prompt_text: Lazy | None = None
+    # error.type for an exception (e.g. the provider's error code); None or no hook: the
+    # exception's class name.
+    error_type: Callable[[BaseException], str | None] | None = None
 
 
 @dataclass
@@ -173,7 +176,7 @@ class LLMCall:
             return
         duration = _now() - self._start
         try:
-            error_type = type(exc).__qualname__
+            error_type = self._error_type(exc)
             with guard("error attributes"):
                 if result is not None:
                     self._record_result(result, estimate=False)
@@ -196,6 +199,17 @@ class LLMCall:
             self.span.end()
 
     # --- helpers ------------------------------------------------------------------------
+    def _error_type(self, exc: BaseException) -> str:
+        describe = self.request.error_type
+        if describe is not None:
+            try:
+                name = describe(exc)
+                if name:
+                    return name
+            except Exception:
+                log_failure("error type")
+        return type(exc).__qualname__
+
     def _record_request_extras(self) -> None:
         request = self.request
         span = self.span

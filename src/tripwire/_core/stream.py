@@ -46,6 +46,7 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = accumulator
+        self._self_iter: Any = None
         # Ends the span if the app drops the stream without exhausting or closing it.
         self._self_finalizer = weakref.finalize(self, _end, call, accumulator, None)
 
@@ -71,7 +72,14 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def __next__(self) -> Any:
         try:
-            chunk = next(self.__wrapped__)
+            iterator = self._self_iter
+            if iterator is None:
+                # An iterable that is not an iterator (botocore's EventStream): iterate the
+                # one iterator it gives, as the app's own `for` loop would.
+                wrapped = self.__wrapped__
+                iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+                self._self_iter = iterator
+            chunk = next(iterator)
         except StopIteration:
             self._self_done()
             raise

@@ -31,6 +31,11 @@ class CallMapping:
     new_accumulator: Callable[[Request], StreamAccumulator] | None = None
     # Decides from the returned object whether it is a stream; default: the request said so.
     is_stream: Callable[[Any, Request], bool] | None = None
+    # For SDKs whose stream is one member of what they return (boto3: ``result["stream"]``):
+    # (result, accumulator, make_proxy) -> the result with that member replaced by
+    # ``make_proxy(member)``. The accumulator is passed for response data outside the stream
+    # (request ids). Default: the result itself is the stream.
+    wrap_stream: Callable[[Any, StreamAccumulator, Callable[[Any], Any]], Any] | None = None
 
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -69,7 +74,11 @@ def _complete(call: LLMCall, mapping: CallMapping, result: Any) -> Any:
             mapping.is_stream(result, request) if mapping.is_stream is not None else request.stream
         )
         if streaming and mapping.new_accumulator is not None:
-            return StreamProxy(result, call, mapping.new_accumulator(request))
+            accumulator = mapping.new_accumulator(request)
+            if mapping.wrap_stream is None:
+                return StreamProxy(result, call, accumulator)
+            return mapping.wrap_stream(
+                result, accumulator, lambda stream: StreamProxy(stream, call, accumulator))
         parsed = None
         try:
             parsed = mapping.parse_response(result, request)
