@@ -166,6 +166,7 @@ class BedrockConverse:
         exception_message: str = "The model stream failed.",
         headers: dict[str, str] | None = None,
         chunk_delay: float = 0.0,
+        with_usage: bool = True,
     ) -> None:
         self.content: list[dict[str, Any]] = (
             [bedrock_text(content)] if isinstance(content, str) else [dict(b) for b in content]
@@ -184,15 +185,18 @@ class BedrockConverse:
         self.exception_message = exception_message
         self.headers = dict(headers or {})
         self.chunk_delay = chunk_delay
+        # False: no ``usage`` at all (Bedrock always sends it; a compatible gateway may not).
+        self.with_usage = with_usage
 
     def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "output": {"message": {"role": "assistant",
                                    "content": [dict(b) for b in self.content]}},
             "stopReason": self.stop_reason,
-            "usage": self.usage.to_json(),
             "metrics": {"latencyMs": self.latency_ms},
         }
+        if self.with_usage:
+            body["usage"] = self.usage.to_json()
         if self.additional_model_response_fields is not None:
             body["additionalModelResponseFields"] = self.additional_model_response_fields
         if self.trace is not None:
@@ -208,8 +212,9 @@ class BedrockConverse:
         if self.additional_model_response_fields is not None:
             stop["additionalModelResponseFields"] = self.additional_model_response_fields
         events.append(("messageStop", stop))
-        metadata: dict[str, Any] = {"usage": self.usage.to_json(),
-                                    "metrics": {"latencyMs": self.latency_ms}}
+        metadata: dict[str, Any] = {"metrics": {"latencyMs": self.latency_ms}}
+        if self.with_usage:
+            metadata["usage"] = self.usage.to_json()
         if self.trace is not None:
             metadata["trace"] = self.trace
         events.append(("metadata", metadata))

@@ -1,0 +1,169 @@
+"""What every Bedrock mapping needs: server attributes, request ids, error codes, usage,
+guardrail categories. Nothing here reads credentials, headers of the request or signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tripwire import semconv
+from tripwire._core.fields import server_address_port
+from tripwire._core.invocation import Result
+
+PROVIDER = semconv.PROVIDER_AWS_BEDROCK
+_MAX_CACHED_ENDPOINTS = 256
+_endpoints: dict[str, dict[str, Any]] = {}
+
+
+def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(operation_name, api_params)`` of ``BaseClient._make_api_call``."""
+    operation = args[0] if args else kwargs["operation_name"]
+    params = args[1] if len(args) > 1 else kwargs.get("api_params")
+    return operation, params if isinstance(params, dict) else {}
+
+
+def start_attributes(client: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` of the client's endpoint (cached by URL)."""
+    url = getattr(getattr(client, "meta", None), "endpoint_url", None) or ""
+    server = _endpoints.get(url)
+    if server is None:
+        host, port = server_address_port(url)
+        server = {}
+        if host:
+            server[semconv.SERVER_ADDRESS] = host
+        if port:
+            server[semconv.SERVER_PORT] = port
+        if len(_endpoints) >= _MAX_CACHED_ENDPOINTS:
+            _endpoints.clear()
+        _endpoints[url] = server
+    return dict(server)
+
+
+def guardrail_attributes(attrs: dict[str, Any], params: Mapping[str, Any]) -> None:
+    config = params.get("guardrailConfig")
+    if isinstance(config, Mapping):
+        guardrail = config.get("guardrailIdentifier")
+        if isinstance(guardrail, str) and guardrail:
+            attrs[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
+    else:  # InvokeModel names the guardrail as a top-level parameter
+        guardrail = params.get("guardrailIdentifier")
+        if isinstance(guardrail, str) and guardrail:
+            attrs[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
+
+
+def request_id(response: Any) -> str | None:
+    """``ResponseMetadata.RequestId`` (the ``x-amzn-requestid`` header)."""
+    if not isinstance(response, Mapping):
+        return None
+    meta = response.get("ResponseMetadata")
+    value = meta.get("RequestId") if isinstance(meta, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def response_headers(response: Any) -> Mapping[str, str]:
+    meta = response.get("ResponseMetadata") if isinstance(response, Mapping) else None
+    headers = meta.get("HTTPHeaders") if isinstance(meta, Mapping) else None
+    return headers if isinstance(headers, Mapping) else {}
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``ThrottlingException``; for an
+    ``EventStreamError`` mid-stream the stream member, ``modelStreamErrorException``)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        error = response.get("Error")
+        if isinstance(error, Mapping):
+            code = error.get("Code")
+            if isinstance(code, str) and code:
+                return code
+    return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def set_usage(result: Result, inputs: Any, outputs: Any, cache_read: Any,
+              cache_write: Any) -> None:
+    """Bedrock (like Anthropic) counts input tokens *without* the cache reads and writes;
+    semconv's ``gen_ai.usage.input_tokens`` includes them, so they are added up here."""
+    inp, read, write = _int(inputs), _int(cache_read), _int(cache_write)
+    if inp is not None:
+        result.input_tokens = inp + (read or 0) + (write or 0)
+    out = _int(outputs)
+    if out is not None:
+        result.output_tokens = out
+    if read is not None:
+        result.cache_read_tokens = read
+    if write is not None:
+        result.cache_creation_tokens = write
+
+
+def converse_usage(result: Result, usage: Any) -> None:
+    if isinstance(usage, Mapping):
+        set_usage(result, usage.get("inputTokens"), usage.get("outputTokens"),
+                  usage.get("cacheReadInputTokens"), usage.get("cacheWriteInputTokens"))
+
+
+# stopReason values that mean a safety system, not the model's own answer, ended the reply.
+GUARDRAIL_INTERVENED = "guardrail_intervened"
+CONTENT_FILTERED = "content_filtered"
+_POLICY_CATEGORIES = (
+    # (assessment policy, list key, category when it is not a content filter)
+    ("contentPolicy", "filters", None),
+    ("topicPolicy", "topics", "denied_topic"),
+    ("wordPolicy", "customWords", "word_filter"),
+    ("wordPolicy", "managedWordLists", "profanity"),
+    ("sensitiveInformationPolicy", "piiEntities", "sensitive_information"),
+    ("sensitiveInformationPolicy", "regexes", "sensitive_information"),
+    ("contextualGroundingPolicy", "filters", "grounding"),
+    ("automatedReasoningPolicy", "findings", "automated_reasoning"),
+)
+
+
+def mark_refusal(result: Result, stop_reason: Any, trace: Any) -> None:
+    """``guardrail_intervened`` / ``content_filtered`` -> ``tripwire.refusal``; the category
+    is the first blocking policy in the guardrail trace (present when the request enabled
+    ``guardrailConfig.trace``): a content filter type in lower case (``violence``,
+    ``prompt_attack``), ``denied_topic``, ``word_filter``, … else ``guardrail``."""
+    if stop_reason == GUARDRAIL_INTERVENED:
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
+        result.refusal_category = guardrail_category(trace) or "guardrail"
+    elif stop_reason == CONTENT_FILTERED:
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
+        result.refusal_category = CONTENT_FILTERED
+
+
+def guardrail_category(trace: Any) -> str | None:
+    guardrail = trace.get("guardrail") if isinstance(trace, Mapping) else None
+    if not isinstance(guardrail, Mapping):
+        return None
+    assessments: list[Any] = []
+    inputs = guardrail.get("inputAssessment")
+    if isinstance(inputs, Mapping):
+        assessments += list(inputs.values())
+    outputs = guardrail.get("outputAssessments")
+    if isinstance(outputs, Mapping):
+        for value in outputs.values():
+            assessments += value if isinstance(value, list) else [value]
+    for assessment in assessments:
+        if not isinstance(assessment, Mapping):
+            continue
+        for policy, key, category in _POLICY_CATEGORIES:
+            findings = assessment.get(policy)
+            items = findings.get(key) if isinstance(findings, Mapping) else None
+            for item in items if isinstance(items, list) else ():
+                if isinstance(item, Mapping) and item.get("action") == "BLOCKED":
+                    if category is None and isinstance(item.get("type"), str):
+                        return str(item["type"]).lower()
+                    return category or "guardrail"
+    return None

@@ -1,0 +1,436 @@
+"""``InvokeModel`` and ``InvokeModelWithResponseStream`` onto the core.
+
+Two mappings, chosen per call by the request body:
+
+* the **Anthropic Messages body** (``anthropic_version`` + ``messages``): everything a
+  Converse call gives — parameters, system prompt, messages, tools, the response body's id,
+  model, stop reason, usage and tool calls, the streamed Anthropic events;
+* **any other body** (Titan, Nova, Llama, Mistral, Cohere, embeddings…): what can be read
+  without knowing the model family's response format — sampling parameters from a few
+  well-known request keys, usage from the ``x-amzn-bedrock-*-token-count`` headers (or the
+  stream's ``amazon-bedrock-invocationMetrics``), the request id. The response body is not
+  touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tripwire import semconv
+from tripwire._core import content
+from tripwire._core.fields import put_number, string_list
+from tripwire._core.invocation import Request, Result
+from tripwire._core.stream import StreamAccumulator
+from tripwire._core.tools import RequestedToolCall
+from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.bedrock.common import (
+    PROVIDER,
+    call_args,
+    error_code,
+    guardrail_attributes,
+    mark_refusal,
+    request_id,
+    response_headers,
+    set_usage,
+    start_attributes,
+)
+from tripwire.instrumentation.bedrock.converse import wrap_member
+
+STREAM_OPERATION = "InvokeModelWithResponseStream"
+# Larger request bodies are not parsed (model, server and usage are still recorded).
+MAX_BODY_PARSE = 8 * 1024 * 1024
+_METRICS_KEY = "amazon-bedrock-invocationMetrics"
+_METRICS_BYTES = _METRICS_KEY.encode()
+_HEADER_USAGE = ("x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count",
+                 "x-amzn-bedrock-cache-read-input-token-count",
+                 "x-amzn-bedrock-cache-write-input-token-count")
+
+
+def is_anthropic_body(body: Any) -> bool:
+    """Cheap pre-check used to choose the mapping (a substring test, no JSON parsing)."""
+    if isinstance(body, (bytes, bytearray)):
+        return b'"anthropic_version"' in body
+    return isinstance(body, str) and '"anthropic_version"' in body
+
+
+def _parse_body(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, (bytes, bytearray, str)) and len(body) <= MAX_BODY_PARSE:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None  # file-like bodies are left alone: reading them would consume them
+
+
+def _start(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+           ) -> tuple[dict[str, Any], str | None, bool, dict[str, Any] | None]:
+    operation, params = call_args(args, kwargs)
+    attrs = start_attributes(client)
+    guardrail_attributes(attrs, params)
+    model = params.get("modelId")
+    return (attrs, model if isinstance(model, str) and model else None,
+            operation == STREAM_OPERATION, _parse_body(params.get("body")))
+
+
+# --- any body --------------------------------------------------------------------------------
+# (config object or None for the top level, key, attribute) for the model families' names.
+_GENERIC_PARAMS: tuple[tuple[str | None, str, str], ...] = (
+    (None, "max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),        # Mistral, Cohere, AI21
+    (None, "max_gen_len", semconv.GEN_AI_REQUEST_MAX_TOKENS),       # Llama
+    (None, "temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    (None, "top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    (None, "top_k", semconv.GEN_AI_REQUEST_TOP_K),
+    ("textGenerationConfig", "maxTokenCount", semconv.GEN_AI_REQUEST_MAX_TOKENS),  # Titan
+    ("textGenerationConfig", "temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("textGenerationConfig", "topP", semconv.GEN_AI_REQUEST_TOP_P),
+    ("inferenceConfig", "max_new_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),     # Nova
+    ("inferenceConfig", "temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("inferenceConfig", "top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("inferenceConfig", "top_k", semconv.GEN_AI_REQUEST_TOP_K),
+)
+_GENERIC_STOPS = ((None, "stop_sequences"), (None, "stop"), ("textGenerationConfig", "stopSequences"),
+                  ("inferenceConfig", "stopSequences"))
+
+
+def build_generic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    attrs, model, stream, body = _start(client, args, kwargs)
+    embeddings = bool(model) and "embed" in (model or "").lower()
+    if body is not None:
+        for section, key, attr in _GENERIC_PARAMS:
+            source = body if section is None else body.get(section)
+            if isinstance(source, Mapping) and attr not in attrs:
+                put_number(attrs, attr, source.get(key))
+        for section, key in _GENERIC_STOPS:
+            source = body if section is None else body.get(section)
+            stops = string_list(source.get(key)) if isinstance(source, Mapping) else None
+            if stops:
+                attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
+                break
+        if embeddings:
+            put_number(attrs, semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"))
+    operation = semconv.OP_EMBEDDINGS if embeddings else semconv.OP_CHAT
+    if embeddings:  # sampling parameters mean nothing for an embeddings model
+        for _, _, attr in _GENERIC_PARAMS:
+            attrs.pop(attr, None)
+    return Request(operation, PROVIDER, model, attrs, stream=stream, error_type=error_code)
+
+
+def _header_usage(result: Result, response: Any) -> None:
+    headers = response_headers(response)
+    if _HEADER_USAGE[0] in headers or _HEADER_USAGE[1] in headers:
+        set_usage(result, *(headers.get(name) for name in _HEADER_USAGE))
+
+
+def _with_request_id(response: Any) -> Result:
+    rid = request_id(response)
+    result = Result(response_id=rid)
+    if rid:
+        result.attributes[semconv.AWS_REQUEST_ID] = rid
+    return result
+
+
+def parse_generic_response(response: Any, request: Request) -> Result:
+    result = _with_request_id(response)
+    _header_usage(result, response)
+    return result
+
+
+def _metrics_usage(result: Result, metrics: Any) -> None:
+    if isinstance(metrics, Mapping):
+        set_usage(result, metrics.get("inputTokenCount"), metrics.get("outputTokenCount"),
+                  metrics.get("cacheReadInputTokenCount"),
+                  metrics.get("cacheWriteInputTokenCount"))
+
+
+def _chunk_bytes(event: Any) -> Any:
+    chunk = event.get("chunk") if isinstance(event, dict) else None
+    return chunk.get("bytes") if isinstance(chunk, Mapping) else None
+
+
+class GenericStreamAccumulator:
+    """Only looks for Bedrock's ``amazon-bedrock-invocationMetrics`` (usage) in the last chunk;
+    other chunks are not parsed."""
+
+    __slots__ = ("_metrics", "request_id")
+
+    def __init__(self, request: Request) -> None:
+        self._metrics: Any = None
+        self.request_id: str | None = None
+
+    def add(self, event: Any) -> None:
+        data = _chunk_bytes(event)
+        if isinstance(data, (bytes, bytearray)) and _METRICS_BYTES in data:
+            parsed = json.loads(data)
+            if isinstance(parsed, dict):
+                self._metrics = parsed.get(_METRICS_KEY)
+
+    def result(self) -> Result:
+        result = Result(response_id=self.request_id)
+        if self.request_id:
+            result.attributes[semconv.AWS_REQUEST_ID] = self.request_id
+        _metrics_usage(result, self._metrics)
+        return result
+
+
+def wrap_body_stream(response: Any, accumulator: StreamAccumulator,
+                     make_proxy: Callable[[Any], Any]) -> Any:
+    """``{"body": EventStream, "contentType": …, "ResponseMetadata": …}``: proxy ``body``."""
+    return wrap_member(response, "body", accumulator, make_proxy)
+
+
+GENERIC_MAPPING = CallMapping(build_generic_request, parse_generic_response,
+                              GenericStreamAccumulator, wrap_stream=wrap_body_stream)
+
+
+# --- the Anthropic Messages body ---------------------------------------------------------------
+
+def _anthropic_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(b.get("text") or "" for b in value
+                       if isinstance(b, Mapping) and b.get("type") == "text")
+    return ""
+
+
+def anthropic_parts(blocks: Any) -> list[dict[str, Any]]:
+    if isinstance(blocks, str):
+        return [content.text_part(blocks)]
+    parts: list[dict[str, Any]] = []
+    for block in blocks if isinstance(blocks, list) else ():
+        if not isinstance(block, Mapping):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            parts.append(content.text_part(block.get("text")))
+        elif kind == "tool_use":
+            parts.append(content.tool_call_part(block.get("id"), block.get("name"),
+                                                block.get("input")))
+        elif kind == "tool_result":
+            body = block.get("content")
+            parts.append(content.tool_response_part(
+                block.get("tool_use_id"), _anthropic_text(body) if isinstance(body, list) else body))
+        elif kind == "thinking":
+            parts.append({"type": "reasoning", "content": block.get("thinking")})
+        else:  # images, documents, redacted thinking: kind only
+            parts.append({"type": kind or "unknown"})
+    return parts
+
+
+def build_anthropic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+                            ) -> Request:
+    attrs, model, stream, body = _start(client, args, kwargs)
+    if body is None or not isinstance(body.get("messages"), list):
+        # The substring pre-check matched something else: read what any body gives.
+        return build_generic_request(client, args, kwargs)
+    put_number(attrs, semconv.GEN_AI_REQUEST_MAX_TOKENS, body.get("max_tokens"))
+    put_number(attrs, semconv.GEN_AI_REQUEST_TEMPERATURE, body.get("temperature"))
+    put_number(attrs, semconv.GEN_AI_REQUEST_TOP_P, body.get("top_p"))
+    put_number(attrs, semconv.GEN_AI_REQUEST_TOP_K, body.get("top_k"))
+    stops = string_list(body.get("stop_sequences"))
+    if stops:
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
+    messages = [m for m in body["messages"] if isinstance(m, Mapping)]
+    system = _anthropic_text(body.get("system"))
+    tools = body.get("tools")
+    tools = [t for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
+    declared = {t["name"]: t.get("input_schema") for t in tools
+                if isinstance(t.get("name"), str) and "input_schema" in t}
+    return Request(
+        operation=semconv.OP_CHAT,
+        provider=PROVIDER,
+        model=model,
+        attributes=attrs,
+        stream=stream,
+        # server tools (web search…) have no schema: with only those, nothing is "unknown"
+        declared_tools=declared or None,
+        system_texts=[system] if system else [],
+        input_messages=lambda: [content.message(m.get("role") or "user",
+                                                anthropic_parts(m.get("content")))
+                                for m in messages],
+        system_instructions=(lambda: [content.text_part(system)]) if system else None,
+        tool_definitions=(lambda: [_tool_definition(t) for t in tools]) if tools else None,
+        prompt_text=lambda: "\n".join([system, *(_anthropic_text(m.get("content"))
+                                                 for m in messages)]),
+        error_type=error_code,
+    )
+
+
+def _tool_definition(tool: Mapping[str, Any]) -> dict[str, Any]:
+    definition: dict[str, Any] = {"type": "function" if "input_schema" in tool
+                                  else str(tool.get("type") or "function"),
+                                  "name": tool.get("name")}
+    if tool.get("description"):
+        definition["description"] = tool["description"]
+    if "input_schema" in tool:
+        definition["parameters"] = tool["input_schema"]
+    return definition
+
+
+class _FailedBody:
+    """Stands in for a response body whose reading failed: the app's own read raises what
+    ours did, as it would have without us."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self._exc = exc
+
+    def _raise(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._exc
+
+    read = readlines = iter_lines = iter_chunks = __iter__ = _raise
+
+    def close(self) -> None:
+        pass
+
+
+def _take_body(response: Any) -> bytes | None:
+    """Read the JSON response body and put an equivalent unread body back in its place."""
+    if not isinstance(response, dict) or "json" not in str(response.get("contentType", "")):
+        return None
+    body = response.get("body")
+    if body is None or not hasattr(body, "read"):
+        return None
+    try:
+        data = body.read()
+    except Exception as exc:
+        response["body"] = _FailedBody(exc)
+        raise
+    from botocore.response import StreamingBody
+
+    response["body"] = StreamingBody(io.BytesIO(data), len(data))
+    return data if isinstance(data, bytes) else None
+
+
+def _anthropic_refusal(result: Result, stop: Any, details: Any) -> None:
+    if stop == "refusal":
+        result.refusal = True
+        result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
+        category = details.get("category") if isinstance(details, Mapping) else None
+        if isinstance(category, str) and category:
+            result.refusal_category = category
+
+
+def _anthropic_result(result: Result, message: Mapping[str, Any], usage: Any,
+                      blocks: list[dict[str, Any]], stop: Any, details: Any) -> None:
+    if isinstance(message.get("id"), str) and message["id"]:
+        result.response_id = message["id"]  # the message id; the request id stays in aws.request_id
+    if isinstance(message.get("model"), str) and message["model"]:
+        result.response_model = message["model"]
+    if isinstance(stop, str) and stop:
+        result.finish_reasons.append(stop)
+    if isinstance(usage, Mapping):
+        set_usage(result, usage.get("input_tokens"), usage.get("output_tokens"),
+                  usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens"))
+    for block in blocks:
+        if block.get("type") == "tool_use":
+            result.tool_calls.append(RequestedToolCall(block.get("id"), block.get("name") or "",
+                                                       block.get("input")))
+    _anthropic_refusal(result, stop, details)
+    finish = stop if isinstance(stop, str) else None
+    result.output_messages = lambda: [content.message("assistant", anthropic_parts(blocks),
+                                                      finish)]
+    result.output_text = lambda: _anthropic_text(blocks)
+
+
+def parse_anthropic_response(response: Any, request: Request) -> Result:
+    data = _take_body(response)  # first: whatever fails later, the app keeps its body
+    result = _with_request_id(response)
+    _header_usage(result, response)  # the body's usage, when there is one, takes over
+    if data is None:
+        return result
+    message = json.loads(data)
+    if not isinstance(message, dict) or message.get("type") != "message":
+        return result
+    blocks = message.get("content")
+    blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+    _anthropic_result(result, message, message.get("usage"), blocks, message.get("stop_reason"),
+                      message.get("stop_details"))
+    # A guardrail on InvokeModel says so in the body, not in the stop reason.
+    if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
+        mark_refusal(result, "guardrail_intervened", message.get("amazon-bedrock-trace"))
+    return result
+
+
+class AnthropicStreamAccumulator:
+    """Folds the Anthropic events carried base64-encoded in ``chunk`` events."""
+
+    __slots__ = ("_blocks", "_details", "_guardrail", "_message", "_metrics", "_stop",
+                 "_usage", "request_id")
+
+    def __init__(self, request: Request) -> None:
+        self._message: dict[str, Any] = {}
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._usage: dict[str, Any] = {}
+        self._stop: Any = None
+        self._details: Any = None
+        self._metrics: Any = None
+        self._guardrail: Any = None
+        self.request_id: str | None = None
+
+    def add(self, event: Any) -> None:
+        data = _chunk_bytes(event)
+        if not isinstance(data, (bytes, bytearray)):
+            return
+        payload = json.loads(data)
+        if not isinstance(payload, dict):
+            return
+        kind = payload.get("type")
+        index = payload.get("index")
+        index = index if isinstance(index, int) else 0
+        if kind == "content_block_delta":
+            block = self._blocks.get(index)
+            delta = payload.get("delta") or {}
+            if block is None:
+                block = self._blocks[index] = {"type": "text", "text": ""}
+            kind = delta.get("type")
+            if kind == "text_delta":
+                block["text"] = (block.get("text") or "") + (delta.get("text") or "")
+            elif kind == "input_json_delta":
+                block.setdefault("_json", []).append(delta.get("partial_json") or "")
+            elif kind == "thinking_delta":
+                block["thinking"] = (block.get("thinking") or "") + (delta.get("thinking") or "")
+        elif kind == "content_block_start":
+            self._blocks[index] = dict(payload.get("content_block") or {})
+        elif kind == "message_start":
+            message = payload.get("message") or {}
+            self._message = {"id": message.get("id"), "model": message.get("model")}
+            self._merge_usage(message.get("usage"))
+        elif kind == "message_delta":
+            delta = payload.get("delta") or {}
+            self._stop = delta.get("stop_reason")
+            self._details = delta.get("stop_details")
+            self._merge_usage(payload.get("usage"))
+        if _METRICS_KEY in payload:
+            self._metrics = payload[_METRICS_KEY]
+        if payload.get("amazon-bedrock-guardrailAction") == "INTERVENED":
+            self._guardrail = payload.get("amazon-bedrock-trace") or {}
+
+    def _merge_usage(self, usage: Any) -> None:
+        if isinstance(usage, Mapping):
+            self._usage.update((k, v) for k, v in usage.items() if v is not None)
+
+    def result(self) -> Result:
+        result = Result(response_id=self.request_id)
+        if self.request_id:
+            result.attributes[semconv.AWS_REQUEST_ID] = self.request_id
+        _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
+        blocks: list[dict[str, Any]] = []
+        for _, block in sorted(self._blocks.items()):
+            block = dict(block)
+            pieces = block.pop("_json", None)
+            if pieces is not None:
+                block["input"] = "".join(pieces) or "{}"
+            blocks.append(block)
+        _anthropic_result(result, self._message, self._usage or None, blocks, self._stop,
+                          self._details)
+        if self._guardrail is not None:
+            mark_refusal(result, "guardrail_intervened", self._guardrail)
+        return result
+
+
+ANTHROPIC_MAPPING = CallMapping(build_anthropic_request, parse_anthropic_response,
+                                AnthropicStreamAccumulator, wrap_stream=wrap_body_stream)
