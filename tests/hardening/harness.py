@@ -315,8 +315,9 @@ def _bedrock_mod() -> Any:
 
 def _bedrock_ok(text: str, *, usage: bool = True) -> Any:
     m = _bedrock_mod()
-    return m.bedrock_converse(text, usage=m.BedrockUsage(input_tokens=7,
-                                                          output_tokens=len(text.split())))
+    return m.bedrock_converse(text, with_usage=usage,
+                              usage=m.BedrockUsage(input_tokens=7,
+                                                   output_tokens=len(text.split())))
 
 
 _BEDROCK_ARGS = {"modelId": "anthropic.claude-3-haiku-20240307-v1:0",
