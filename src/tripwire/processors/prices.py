@@ -245,6 +245,14 @@ def _genai_lookup(provider: str | None, model: str) -> tuple[Any, Any] | None:
         return None
 
 
+def _bare_bedrock_name(provider: str | None, model: str) -> bool:
+    """A Bedrock price belongs to a model id or inference profile (``anthropic.…``,
+    ``us.anthropic.…``, ``global.anthropic.…``: regional and global profiles differ). The
+    bare vendor name an InvokeModel response reports (``claude-…``) would price every call at
+    the regional rate, so it stays unpriced and the request's model id decides."""
+    return provider == semconv.PROVIDER_AWS_BEDROCK and "." not in model.rsplit("/", 1)[-1]
+
+
 class PriceBook:
     """Cached lookups (LRU keyed by provider + model) over the overlay and genai-prices."""
 
@@ -273,7 +281,7 @@ class PriceBook:
                 if entry.priced:
                     return Price(semconv.COST_SOURCE_OVERRIDE, entry.context_window, overlay=entry)
                 window_only = window_only or entry.context_window
-        found = _genai_lookup(provider, model)
+        found = None if _bare_bedrock_name(provider, model) else _genai_lookup(provider, model)
         if found is None:
             if window_only is not None:  # a window but no price: context only, still unpriced
                 return Price(semconv.COST_SOURCE_OVERRIDE, window_only)
