@@ -51,22 +51,24 @@ def client_info(resource: Any) -> ClientInfo:
     return info
 
 
-# with_raw_response gives a LegacyAPIResponse whose body is already read: parse() is cheap.
-# with_streaming_response gives an (Async)APIResponse whose body is unread: leave it alone.
-_READ_RAW_TYPES = frozenset({"LegacyAPIResponse"})
-_UNREAD_RAW_TYPES = frozenset({"APIResponse", "AsyncAPIResponse"})
-
-
-def unwrap_raw(result: Any) -> Any:
-    """The parsed message behind a raw-response wrapper; None when it cannot be read safely."""
-    name = type(result).__name__  # by name: hasattr() on pydantic models is slow
-    if name in _READ_RAW_TYPES:
-        return result.parse()
-    if name in _UNREAD_RAW_TYPES:
-        return None
-    return result
+# Raw-response wrappers: LegacyAPIResponse (1.x ``with_raw_response``, body read) and
+# (Async)APIResponse (2.x ``with_raw_response`` with the body read; ``with_streaming_response``
+# with the body unread).
+_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 
 
 def is_raw(result: Any) -> bool:
+    return type(result).__name__ in _RAW_TYPES  # by name: hasattr() on pydantic is slow
+
+
+def unwrap_raw(result: Any) -> Any:
+    """The message behind a raw-response wrapper; None when it cannot be read without
+    changing what the application sees (an unread body, an async parse)."""
     name = type(result).__name__
-    return name in _READ_RAW_TYPES or name in _UNREAD_RAW_TYPES
+    if name not in _RAW_TYPES:
+        return result
+    if name == "AsyncAPIResponse":
+        return None
+    if name == "APIResponse" and not getattr(result.http_response, "is_closed", False):
+        return None  # with_streaming_response: the body is the application's to read
+    return result.parse()  # cached by the SDK: the application gets the same object

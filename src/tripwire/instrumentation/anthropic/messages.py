@@ -33,14 +33,18 @@ _SCHEMA_FINISH = {
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
     provider, server = client_info(instance)
     attrs: dict[str, Any] = dict(server)
+    # Recent SDKs dropped the sampling parameters from the signature: they are sent through
+    # extra_body, whose values win over the keyword arguments.
+    extra = kwargs.get("extra_body")
+    sent = {**kwargs, **extra} if isinstance(extra, dict) else kwargs
     for key, attr in (
         ("max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
         ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
         ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
         ("top_k", semconv.GEN_AI_REQUEST_TOP_K),
     ):
-        put_number(attrs, attr, kwargs.get(key))
-    stops = string_list(kwargs.get("stop_sequences"))
+        put_number(attrs, attr, sent.get(key))
+    stops = string_list(sent.get("stop_sequences"))
     if stops:
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
     if _json_output(kwargs):
@@ -189,7 +193,7 @@ def _outputs(result: Result, parts: list[dict[str, Any]], texts: list[str],
 
 def parse_response(response: Any, request: Request) -> Result:
     if request.stream and is_raw(response):
-        return Result()  # a raw streamed body: reading it here would consume it
+        return Result()  # a raw streamed body: the events are the application's to read
     message = unwrap_raw(response)
     if message is None:
         return Result()
