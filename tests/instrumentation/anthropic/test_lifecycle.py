@@ -1,0 +1,333 @@
+"""Content capture, secrets, suppression, (un)instrumenting, the SDK's own spans, fault
+injection, budget gate."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import anthropic
+import pytest
+import wrapt
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tripwire import BudgetExceededError
+from tripwire import semconv as sc
+from tripwire._core import invocation
+from tripwire._core.invocation import LLMCall
+from tripwire._core.precall import register_precall_check, unregister_precall_check
+from tripwire.instrumentation.anthropic import AnthropicInstrumentor, common, messages
+from tripwire.settings import ContentCapture, replace_settings, set_settings
+from tripwire.testing.anthropic_server import (
+    anthropic_error,
+    anthropic_message,
+    anthropic_text,
+    anthropic_thinking,
+    anthropic_tool_use,
+)
+
+from .conftest import API_KEY, ARGS, MODEL, all_values
+
+SYSTEM = [{"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in French."}]
+CONVERSATION = [
+    {"role": "user", "content": "My email is jane@example.com. Weather in Paris?"},
+    {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "Need the tool.", "signature": "sig"},
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1",
+         "content": [{"type": "text", "text": "Sunny, 21C"}]},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": "iVBORw0KGgoAAAANSUhEUg=="}}]},
+]
+TOOLS = [{"name": "get_weather", "input_schema": {"type": "object",
+                                                  "properties": {"city": {"type": "string"}}}}]
+REPLY = [anthropic_thinking("They want weather."), anthropic_text("Il fait beau."),
+         anthropic_tool_use("get_weather", {"city": "Lyon"}, id="toolu_2")]
+
+
+def _ask(client, **kwargs):
+    return client.messages.create(model=MODEL, max_tokens=100, system=SYSTEM,
+                                  messages=CONVERSATION, tools=TOOLS, **kwargs)
+
+
+def test_content_off_by_default_and_key_never_recorded(env, monkeypatch) -> None:
+    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    set_settings(None)
+    env.server.enqueue(anthropic_message(REPLY))
+    _ask(env.client())
+    span = env.span()
+    text = all_values(span)
+    for secret in ("jane@example.com", "Il fait beau", "Sunny", "terse", "Lyon", API_KEY):
+        assert secret not in text
+    assert not [k for k in span.attributes if k.startswith(("gen_ai.input", "gen_ai.output.",
+                                                             "gen_ai.system_instructions",
+                                                             "gen_ai.tool.definitions"))]
+    assert span.events == ()
+    # the key was sent (the call is intact), just never recorded
+    sent = env.server.last_request.headers
+    assert API_KEY in (sent.get("x-api-key") or sent.get("authorization") or "")
+
+
+def test_content_on_span(env) -> None:
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY)
+    env.server.enqueue(anthropic_message(REPLY))
+    _ask(env.client())
+    a = env.span().attributes
+    assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "You are terse."},
+        {"type": "text", "content": "Answer in French."}]
+    inputs = json.loads(a[sc.GEN_AI_INPUT_MESSAGES])
+    assert inputs[0] == {"role": "user", "parts": [
+        {"type": "text", "content": "My email is jane@example.com. Weather in Paris?"}]}
+    assert inputs[1] == {"role": "assistant", "parts": [
+        {"type": "reasoning", "content": "Need the tool."},
+        {"type": "text", "content": "Checking."},
+        {"type": "tool_call", "name": "get_weather", "id": "toolu_1",
+         "arguments": {"city": "Paris"}}]}
+    assert inputs[2] == {"role": "user", "parts": [
+        {"type": "tool_call_response", "response": "Sunny, 21C", "id": "toolu_1"},
+        {"type": "image"}]}  # the image's type only, never its data
+    outputs = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert outputs == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "reasoning", "content": "They want weather."},
+        {"type": "text", "content": "Il fait beau."},
+        {"type": "tool_call", "name": "get_weather", "id": "toolu_2",
+         "arguments": {"city": "Lyon"}}]}]
+    assert json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "get_weather"
+    assert API_KEY not in all_values(env.span()) and "Bearer" not in all_values(env.span())
+
+
+def test_streamed_content_on_span(env) -> None:
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY)
+    env.server.enqueue(anthropic_message(REPLY))
+    for _ in _ask(env.client(), stream=True):
+        pass
+    outputs = json.loads(env.span().attributes[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert outputs == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "reasoning", "content": "They want weather."},
+        {"type": "text", "content": "Il fait beau."},
+        {"type": "tool_call", "name": "get_weather", "id": "toolu_2",
+         "arguments": {"city": "Lyon"}}]}]
+
+
+def test_content_on_events_with_redaction(env) -> None:
+    replace_settings(capture_content=ContentCapture.EVENT_ONLY, content_redaction=("email",))
+    env.server.enqueue(anthropic_message(REPLY))
+    _ask(env.client())
+    span = env.span()
+    assert sc.GEN_AI_INPUT_MESSAGES not in span.attributes
+    events = [e for e in span.events if e.name == sc.EVENT_GEN_AI_CLIENT_INFERENCE_DETAILS]
+    assert len(events) == 2  # request content, then response content
+    assert "[REDACTED:email]" in events[0].attributes[sc.GEN_AI_INPUT_MESSAGES]
+    assert sc.GEN_AI_SYSTEM_INSTRUCTIONS in events[0].attributes
+    assert sc.GEN_AI_OUTPUT_MESSAGES in events[1].attributes
+    assert "jane@example.com" not in all_values(span)
+
+
+@pytest.mark.parametrize(("value", "on_span"), [("SPAN_ONLY", True), ("true", True),
+                                                 ("NO_CONTENT", False), ("false", False)])
+def test_capture_from_the_environment(env, monkeypatch, value, on_span) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    set_settings(None)  # re-read the environment
+    env.client().messages.create(**ARGS, system="Be brief.")
+    a = env.span().attributes
+    assert (sc.GEN_AI_INPUT_MESSAGES in a) is on_span
+    assert (sc.GEN_AI_SYSTEM_INSTRUCTIONS in a) is on_span
+
+
+def test_suppress_instrumentation(env) -> None:
+    with suppress_instrumentation():
+        env.client().messages.create(**ARGS)
+        with env.client().messages.stream(**ARGS) as stream:
+            stream.until_done()
+    assert env.spans() == ()
+    assert len(env.server.requests) == 2
+
+
+def test_instrument_twice_is_noop(env) -> None:
+    AnthropicInstrumentor().instrument(tracer_provider=env.tracer_provider)  # singleton: no-op
+    env.client().messages.create(**ARGS)
+    with env.client().messages.stream(**ARGS) as stream:
+        stream.until_done()
+    assert len(env.spans()) == 2
+
+
+def _wrapped_members() -> list[tuple[type, str]]:
+    from anthropic._base_client import AsyncAPIClient, BaseClient, SyncAPIClient
+    from anthropic.lib.streaming import _beta_messages, _messages
+    from anthropic.resources.beta.messages import messages as beta
+    from anthropic.resources.messages import messages as current
+
+    members: list[tuple[type, str]] = []
+    for module in (current, beta):
+        for cls in (module.Messages, module.AsyncMessages):
+            members += [(cls, "create"), (cls, "parse"), (cls, "stream")]
+    members += [(_messages.MessageStreamManager, "__exit__"),
+                (_messages.AsyncMessageStreamManager, "__aexit__"),
+                (_beta_messages.BetaMessageStreamManager, "__exit__"),
+                (_beta_messages.BetaAsyncMessageStreamManager, "__aexit__"),
+                (SyncAPIClient, "_sleep_for_retry"), (AsyncAPIClient, "_sleep_for_retry"),
+                (BaseClient, "_tracer")]
+    return members
+
+
+def test_uninstrument_restores_sdk(env) -> None:
+    members = _wrapped_members()
+    for owner, name in members:
+        assert isinstance(owner.__dict__[name], wrapt.BaseObjectProxy), (owner, name)
+    env.instrumentor.uninstrument()
+    for owner, name in members:
+        assert not isinstance(owner.__dict__[name], wrapt.BaseObjectProxy), (owner, name)
+    from anthropic._base_client import BaseClient
+
+    assert isinstance(BaseClient.__dict__["_tracer"], property)
+    env.client().messages.create(**ARGS)
+    with env.client().messages.stream(**ARGS) as stream:
+        stream.until_done()
+    assert env.spans() == ()
+    env.instrumentor.instrument(tracer_provider=env.tracer_provider)
+    env.client().messages.create(**ARGS)
+    assert len(env.spans()) == 1
+
+
+def test_second_construction_does_not_forget_what_was_wrapped(env) -> None:
+    from anthropic.resources.messages.messages import Messages
+
+    AnthropicInstrumentor()  # BaseInstrumentor is a singleton: __init__ runs again
+    env.instrumentor.uninstrument()
+    assert not isinstance(Messages.__dict__["create"], wrapt.BaseObjectProxy)
+    env.instrumentor.instrument(tracer_provider=env.tracer_provider)
+
+
+# --- the SDK's own call spans (anthropic >= 2) -----------------------------------------------
+
+def _sdk_traced_client(env):
+    sdk_exporter = InMemorySpanExporter()
+    sdk_provider = TracerProvider()
+    sdk_provider.add_span_processor(SimpleSpanProcessor(sdk_exporter))
+    client = env.client(open_telemetry={"tracer_provider": sdk_provider})
+    return client, sdk_exporter
+
+
+def test_sdk_own_span_is_not_a_second_llm_span(env) -> None:
+    client, sdk_exporter = _sdk_traced_client(env)
+    client.messages.create(**ARGS)
+    with client.messages.stream(**ARGS) as stream:
+        stream.until_done()
+    assert sdk_exporter.get_finished_spans() == ()  # one GenAI span per call: ours
+    spans = env.spans()
+    assert len(spans) == 2
+    # the SDK still propagates the trace: the request carries our span as the parent
+    for span, request in zip(spans, env.server.requests, strict=True):
+        ctx = span.get_span_context()
+        assert request.headers["traceparent"] == (
+            f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}")
+
+
+def test_sdk_spans_of_other_endpoints_are_kept(env) -> None:
+    from tripwire.testing._http import json_reply
+
+    client, sdk_exporter = _sdk_traced_client(env)
+    env.server.enqueue(lambda request: json_reply({"input_tokens": 3}))
+    client.messages.count_tokens(model=MODEL, messages=ARGS["messages"])
+    (sdk_span,) = sdk_exporter.get_finished_spans()
+    assert sdk_span.name == "anthropic.messages.count_tokens"
+    assert env.spans() == ()
+
+
+def test_sdk_spans_come_back_after_uninstrument(env) -> None:
+    client, sdk_exporter = _sdk_traced_client(env)
+    env.instrumentor.uninstrument()
+    try:
+        client.messages.create(**ARGS)
+        assert len(sdk_exporter.get_finished_spans()) == 1
+        assert env.spans() == ()
+    finally:
+        env.instrumentor.instrument(tracer_provider=env.tracer_provider)
+
+
+def test_sdk_spans_disabled_stay_disabled(env) -> None:
+    client = env.client(open_telemetry=False)
+    client.messages.create(**ARGS)
+    assert len(env.spans()) == 1
+    assert "traceparent" not in env.server.last_request.headers
+
+
+# --- platform clients --------------------------------------------------------------------
+
+def test_provider_of_platform_clients() -> None:
+    class AnthropicVertex:  # stands for the SDK's class of that name (older SDKs)
+        pass
+
+    assert common.provider_for(anthropic.Anthropic(api_key="k")) == "anthropic"
+    assert common.provider_for(AnthropicVertex()) == "gcp.vertex_ai"
+    bedrock = pytest.importorskip("anthropic.lib.bedrock")
+    assert bedrock.AnthropicBedrock._gen_ai_provider_name == "aws.bedrock"
+
+
+# --- fault injection: every telemetry step raises in turn ------------------------------
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("injected telemetry failure")
+
+
+FAULTS = [
+    (messages, "client_info"),                           # request mapping
+    (LLMCall, "__init__"),                               # span start
+    (LLMCall, "_record_request_extras"),                 # prompt hash / content
+    (messages, "usage_numbers"),                         # response mapping
+    (LLMCall, "_record_result"),                         # response attributes
+    (LLMCall, "_record_metrics"),                        # metrics
+    (messages.MessageStreamAccumulator, "add"),          # per-event folding
+    (messages.MessageStreamAccumulator, "result"),       # stream summary
+    (invocation, "check_tool_calls"),                    # tool-call checks
+]
+
+
+@pytest.mark.parametrize(("owner", "name"), FAULTS, ids=[f"{o.__name__}.{n}" for o, n in FAULTS])
+def test_each_telemetry_step_failing_leaves_the_call_intact(env, monkeypatch, caplog, owner,
+                                                            name) -> None:
+    monkeypatch.setattr(owner, name, _boom)
+    client = env.client()
+    with caplog.at_level(logging.WARNING, logger="tripwire"):
+        env.server.enqueue(anthropic_message([anthropic_tool_use("get_weather", {"city": "x"})]))
+        result = _ask(client)
+        assert result.content[0].name == "get_weather"
+        env.server.enqueue(anthropic_message("streamed answer"))
+        text = "".join(e.delta.text for e in client.messages.create(**ARGS, stream=True)
+                       if e.type == "content_block_delta")
+        assert text == "streamed answer"
+        env.server.enqueue(anthropic_message("helper answer"))
+        with client.messages.stream(**ARGS) as stream:
+            assert stream.get_final_text() == "helper answer"
+        env.server.enqueue(anthropic_error(400))
+        with pytest.raises(anthropic.BadRequestError):
+            client.messages.create(**ARGS)
+    expected = 0 if name in ("__init__", "client_info") else 4
+    assert len(env.spans()) == expected
+    failures = [r for r in caplog.records if "telemetry step" in r.getMessage()]
+    assert len(failures) >= 1
+    assert len({r.getMessage() for r in failures}) == len(failures)  # each step logged once
+
+
+def test_budget_gate_blocks_before_sending(env) -> None:
+    def gate(info):
+        assert info.operation == "chat" and info.request_model == MODEL
+        assert info.provider == "anthropic"
+        raise BudgetExceededError("agent-run", limit=1.0, spent=1.2)
+
+    register_precall_check(gate)
+    try:
+        with pytest.raises(BudgetExceededError):
+            env.client().messages.create(**ARGS)
+        with pytest.raises(BudgetExceededError), env.client().messages.stream(**ARGS):
+            pass
+    finally:
+        unregister_precall_check(gate)
+    assert env.server.requests == []
+    assert env.spans() == ()
