@@ -355,3 +355,47 @@ async def test_async_embed_content_vertex_token_counts(env: Env) -> None:
     a = env.span().attributes
     assert a[sc.GEN_AI_PROVIDER_NAME] == "gcp.vertex_ai"
     assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 10
+
+
+# --- the SDK's own retries (HttpOptions.retry_options) -----------------------------------
+
+RETRY = types.HttpRetryOptions(attempts=3, initial_delay=0.001, max_delay=0.002, jitter=0.0)
+
+
+def _assert_retries(env: Env, codes: list[int]) -> None:
+    span = env.span()
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes[sc.TRIPWIRE_RETRY_COUNT] == len(codes)
+    events = [e for e in span.events if e.name == sc.EVENT_RETRY]
+    assert [e.attributes[sc.HTTP_RESPONSE_STATUS_CODE] for e in events] == codes
+    assert [e.attributes[sc.TRIPWIRE_RETRY_ATTEMPT] for e in events] == [1, 2][:len(codes)]
+    retries = env.points(sc.METRIC_RETRIES)  # one point per status code
+    assert sorted(p.attributes[sc.HTTP_RESPONSE_STATUS_CODE] for p in retries) == sorted(codes)
+    assert sum(p.value for p in retries) == len(codes)
+
+
+def test_sdk_retries_are_events(env: Env) -> None:
+    env.server.enqueue(gemini_error(429), gemini_error(503), gemini_response("ok"))
+    response = env.client(retry_options=RETRY).models.generate_content(
+        model="gemini-2.0-flash", contents="hi")
+    assert response.text == "ok"
+    assert len(env.server.requests) == 3
+    _assert_retries(env, [429, 503])
+
+
+async def test_async_sdk_retries_are_events(env: Env) -> None:
+    env.server.enqueue(gemini_error(500), gemini_response("ok"))
+    response = await env.client(retry_options=RETRY).aio.models.generate_content(
+        model="gemini-2.0-flash", contents="hi")
+    assert response.text == "ok"
+    _assert_retries(env, [500])
+
+
+def test_last_failed_attempt_is_the_error_not_a_retry(env: Env) -> None:
+    env.server.enqueue(gemini_error(503), gemini_error(503), gemini_error(503))
+    with pytest.raises(errors.ServerError):
+        env.client(retry_options=RETRY).models.generate_content(
+            model="gemini-2.0-flash", contents="hi")
+    span = env.span()
+    assert span.attributes[sc.TRIPWIRE_RETRY_COUNT] == 2
+    assert span.attributes[sc.ERROR_TYPE] == "ServerError"

@@ -21,7 +21,7 @@ import wrapt
 
 from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
-from tripwire._core.invocation import current_call
+from tripwire._core.invocation import LLMCall, current_call
 from tripwire._core.telemetry import make_telemetry
 from tripwire._core.wrapping import CallMapping, wrap_method
 from tripwire.instrumentation.google_genai import embeddings, generate
@@ -40,12 +40,57 @@ _TARGETS: tuple[tuple[str, str, CallMapping], ...] = (
 # The private method behind every HTTP request of generate_content: automatic function
 # calling and automatic continuation call it several times inside one public call.
 _HOP_METHOD = "_generate_content"
+# One HTTP attempt; the SDK's retry loop (tenacity, with HttpOptions.retry_options) calls it
+# once per attempt, so an attempt after a failed one is a retry.
+_ATTEMPT_MODULE = "google.genai._api_client"
+_ATTEMPT_METHODS = ("_request_once", "_async_request_once")
 
 
 def _note_hop(response: Any) -> None:
     call = current_call()
     if call is not None:
         generate.record_hop(call.request, response)
+
+
+def _our_call() -> LLMCall | None:
+    call = current_call()
+    return call if call is not None and generate.is_ours(call.request) else None
+
+
+def _attempt_starts() -> LLMCall | None:
+    call = _our_call()
+    if call is not None:
+        failed = generate.take_failed_attempt(call.request)
+        if failed is not None:
+            call.record_retry(*failed)
+    return call
+
+
+def _attempt_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call = None
+    with guard("gemini retry event"):
+        call = _attempt_starts()
+    try:
+        return wrapped(*args, **kwargs)
+    except Exception as exc:
+        if call is not None:
+            with guard("gemini retry event"):
+                generate.attempt_failed(call.request, exc)
+        raise
+
+
+async def _async_attempt_hook(wrapped: Callable[..., Any], instance: Any, args: Any,
+                              kwargs: Any) -> Any:
+    call = None
+    with guard("gemini retry event"):
+        call = _attempt_starts()
+    try:
+        return await wrapped(*args, **kwargs)
+    except Exception as exc:
+        if call is not None:
+            with guard("gemini retry event"):
+                generate.attempt_failed(call.request, exc)
+        raise
 
 
 def _hop_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -89,6 +134,17 @@ class GoogleGenAIInstrumentor(TripwireInstrumentor):
                 hook = _async_hop_hook if inspect.iscoroutinefunction(hop) else _hop_hook
                 wrapt.wrap_function_wrapper(owner, _HOP_METHOD, hook)
                 wrapped.append((owner, _HOP_METHOD))
+        try:
+            api_client = importlib.import_module(_ATTEMPT_MODULE).BaseApiClient
+        except (ImportError, AttributeError):
+            return wrapped
+        for name in _ATTEMPT_METHODS:
+            attempt = api_client.__dict__.get(name)
+            if attempt is not None:
+                wrapt.wrap_function_wrapper(
+                    api_client, name,
+                    _async_attempt_hook if inspect.iscoroutinefunction(attempt) else _attempt_hook)
+                wrapped.append((api_client, name))
         return wrapped
 
 

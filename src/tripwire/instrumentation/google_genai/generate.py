@@ -39,7 +39,10 @@ REFUSAL_FINISH_REASONS = frozenset({
 })
 # For these the blocked safety rating names the category; the others are their own category.
 _RATED_REASONS = frozenset({"safety", "image_safety"})
-_HOPS = "_tripwire_gemini_hops"  # per-request list of the HTTP responses of one call
+# Per-call state kept on our Request (the core's dataclass takes extra attributes): the
+# usage of each HTTP response of one call, and the failed HTTP attempt not yet retried.
+_HOPS = "_tripwire_gemini_hops"
+_FAILED_ATTEMPT = "_tripwire_gemini_failed_attempt"
 
 
 # --- request ------------------------------------------------------------------------------
@@ -179,11 +182,30 @@ def build_stream_request(instance: Any, args: tuple[Any, ...],
     return _build(instance, kwargs, stream=True)
 
 
+def is_ours(request: Request) -> bool:
+    return isinstance(getattr(request, _HOPS, None), list)
+
+
 def record_hop(request: Request, response: Any) -> None:
     """Keep the usage of one of the SDK's internal HTTP responses for ``request``."""
     hops = getattr(request, _HOPS, None)
     if isinstance(hops, list) and len(hops) < 1000:
         hops.append(field(response, "usage_metadata"))
+
+
+def attempt_failed(request: Request, exc: BaseException) -> None:
+    """Remember a failed HTTP attempt; it becomes a retry if another attempt follows."""
+    code = getattr(exc, "code", None)
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    setattr(request, _FAILED_ATTEMPT,
+            (status, None if status is not None else type(exc).__qualname__))
+
+
+def take_failed_attempt(request: Request) -> tuple[int | None, str | None] | None:
+    failed: tuple[int | None, str | None] | None = getattr(request, _FAILED_ATTEMPT, None)
+    if failed is not None:
+        setattr(request, _FAILED_ATTEMPT, None)
+    return failed
 
 
 # --- response -----------------------------------------------------------------------------
