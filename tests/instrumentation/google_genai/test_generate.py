@@ -399,3 +399,29 @@ def test_last_failed_attempt_is_the_error_not_a_retry(env: Env) -> None:
     span = env.span()
     assert span.attributes[sc.TRIPWIRE_RETRY_COUNT] == 2
     assert span.attributes[sc.ERROR_TYPE] == "ServerError"
+
+
+def test_several_candidates(env: Env, capture) -> None:
+    import json
+
+    env.server.enqueue(json_reply({
+        "candidates": [
+            {"index": 0, "content": {"role": "model", "parts": [{"text": "one"}]},
+             "finishReason": "STOP"},
+            {"index": 1, "content": {"role": "model", "parts": [{"text": "two"}]},
+             "finishReason": "SAFETY", "safetyRatings": [
+                 {"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH",
+                  "blocked": True}]},
+        ],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 4,
+                          "totalTokenCount": 9},
+        "modelVersion": "gemini-2.0-flash-001", "responseId": "multi"}))
+    env.client().models.generate_content(model="gemini-2.0-flash", contents="hi",
+                                         config={"candidate_count": 2})
+    a = env.span().attributes
+    assert a[sc.GEN_AI_REQUEST_CHOICE_COUNT] == 2
+    assert a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop", "safety")
+    assert a[sc.TRIPWIRE_REFUSAL_CATEGORY] == "harassment"
+    outputs = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert [m["parts"][0]["content"] for m in outputs] == ["one", "two"]
+    assert [m["finish_reason"] for m in outputs] == ["stop", "safety"]
