@@ -138,10 +138,11 @@ def _exporter_names() -> list[str]:
 
 def _processors_from_environment() -> list[SpanProcessor]:
     from opentelemetry.sdk._configuration import _import_exporters
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from tripwire.distro import BoundedShutdownBatchSpanProcessor
 
     span_exporters, _, _ = _import_exporters(_exporter_names(), [], [])
-    return [BatchSpanProcessor(exporter()) for exporter in span_exporters.values()]
+    return [BoundedShutdownBatchSpanProcessor(exporter()) for exporter in span_exporters.values()]
 
 
 def _build_from_environment(meter_provider: MeterProvider | None,
