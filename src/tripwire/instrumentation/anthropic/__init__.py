@@ -12,9 +12,9 @@ the SDK's own retries. ``messages.count_tokens`` is not an LLM call and is left 
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +26,7 @@ from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
 from tripwire._core.invocation import current_call
 from tripwire._core.retries import RETRY_METHOD, hook_retries
-from tripwire._core.stream import StreamProxy
+from tripwire._core.stream import StreamProxy, close_proxied
 from tripwire._core.telemetry import Telemetry, make_telemetry
 from tripwire._core.wrapping import CallMapping, Wrapper, make_wrapper, wrap_method
 from tripwire.instrumentation.anthropic import messages
@@ -50,14 +50,21 @@ _STREAM_HELPERS: tuple[tuple[tuple[str, ...], str], ...] = tuple(
     for modules in (_MESSAGES_MODULES, _BETA_MODULES)
     for class_name in ("Messages", "AsyncMessages")
 )
-# The helpers' managers close the stream on `with` exit without the exception; tell our
-# proxy about it first, so that a failure in the block marks the span failed.
-_HELPER_MANAGERS: tuple[tuple[str, str, str], ...] = (
-    ("anthropic.lib.streaming._messages", "MessageStreamManager", "__exit__"),
-    ("anthropic.lib.streaming._messages", "AsyncMessageStreamManager", "__aexit__"),
-    ("anthropic.lib.streaming._beta_messages", "BetaMessageStreamManager", "__exit__"),
-    ("anthropic.lib.streaming._beta_messages", "BetaAsyncMessageStreamManager", "__aexit__"),
+# The helpers: (module, manager, stream class). Their managers close the stream on `with`
+# exit without the exception: our proxy is told first, so that a failure in the block marks
+# the span failed. Older SDKs (before ~0.45) build the helper stream from the response
+# rather than from the stream we proxied: there the manager's enter hands our proxy to it,
+# and its close() (which closes only the response) ends our span too.
+_HELPERS: tuple[tuple[str, str, str], ...] = (
+    ("anthropic.lib.streaming._messages", "MessageStreamManager", "MessageStream"),
+    ("anthropic.lib.streaming._messages", "AsyncMessageStreamManager", "AsyncMessageStream"),
+    ("anthropic.lib.streaming._beta_messages", "BetaMessageStreamManager", "BetaMessageStream"),
+    ("anthropic.lib.streaming._beta_messages", "BetaAsyncMessageStreamManager",
+     "BetaAsyncMessageStream"),
 )
+# Managers of older SDKs whose stream adopts our proxy on enter; proxies not yet adopted.
+_ADOPTING: set[type] = set()
+_SENT: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _resolve(modules: tuple[str, ...] | str, name: str) -> Any:
@@ -95,15 +102,86 @@ def _route_request(manager: Any, resource: Any, request_kwargs: dict[str, Any],
         return
     original = getattr(manager, key)
     if inspect.isawaitable(original):
-        def send_async(**_: Any) -> Any:
-            return original
+        async def send_async(**_: Any) -> Any:
+            return await original
 
-        setattr(manager, key, async_inner(send_async, resource, (), request_kwargs))
+        async def enter_async() -> Any:
+            return _sent(manager, await async_inner(send_async, resource, (), request_kwargs))
+
+        setattr(manager, key, _Deferred(enter_async))
     elif callable(original):
         def send(**_: Any) -> Any:
             return original()
 
-        setattr(manager, key, functools.partial(sync_inner, send, resource, (), request_kwargs))
+        def enter() -> Any:
+            return _sent(manager, sync_inner(send, resource, (), request_kwargs))
+
+        setattr(manager, key, enter)
+
+
+def _sent(manager: Any, stream: Any) -> Any:
+    if type(manager) in _ADOPTING and isinstance(stream, StreamProxy):
+        _SENT[manager] = stream
+    return stream
+
+
+class _Deferred:
+    """An awaitable that makes its coroutine only when awaited: a manager that is never
+    entered leaves no un-awaited coroutine of ours behind."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+
+    def __await__(self) -> Any:
+        return self._factory().__await__()
+
+
+def _adopt(manager: Any, stream: Any) -> None:
+    proxy = _SENT.pop(manager, None)
+    if proxy is not None:
+        with guard("stream helper enter"):
+            # not iterated yet: its event generator reads _raw_stream on the first event
+            stream._raw_stream = proxy
+
+
+def _manager_enter(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    stream = wrapped(*args, **kwargs)
+    _adopt(instance, stream)
+    return stream
+
+
+async def _manager_aenter(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    stream = await wrapped(*args, **kwargs)
+    _adopt(instance, stream)
+    return stream
+
+
+def _closes_response(stream_class: type) -> bool:
+    """Older helper streams build their raw stream from the response (and close only the
+    response); later ones are handed the raw stream and close it — our proxy already."""
+    try:
+        init = stream_class.__dict__.get("__init__")
+        return init is not None and "raw_stream" not in inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return True
+
+
+def _helper_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        close_proxied(getattr(instance, "_raw_stream", None))
+
+
+async def _helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        pending = close_proxied(getattr(instance, "_raw_stream", None))
+        if pending is not None:
+            await pending
 
 
 def _helper_proxy(manager: Any) -> StreamProxy | None:
@@ -206,10 +284,20 @@ class AnthropicInstrumentor(TripwireInstrumentor):
             owner = _resolve(modules, class_name)
             if owner is not None and "stream" in owner.__dict__:
                 wrap(owner, "stream", helper)
-        for module, class_name, method in _HELPER_MANAGERS:
-            owner = _resolve(module, class_name)
-            if owner is not None and method in owner.__dict__:
-                wrap(owner, method, _manager_aexit if method == "__aexit__" else _manager_exit)
+        for module, manager_name, stream_name in _HELPERS:
+            manager = _resolve(module, manager_name)
+            stream = _resolve(module, stream_name)
+            if manager is None or stream is None:
+                continue
+            is_async = "__aexit__" in manager.__dict__
+            exit_name = "__aexit__" if is_async else "__exit__"
+            if exit_name in manager.__dict__:
+                wrap(manager, exit_name, _manager_aexit if is_async else _manager_exit)
+            if _closes_response(stream) and "close" in stream.__dict__:
+                enter_name = "__aenter__" if is_async else "__enter__"
+                wrap(manager, enter_name, _manager_aenter if is_async else _manager_enter)
+                wrap(stream, "close", _helper_aclose if is_async else _helper_close)
+                _ADOPTING.add(manager)
         for class_name in ("SyncAPIClient", "AsyncAPIClient"):
             owner = _resolve("anthropic._base_client", class_name)
             if owner is not None and hook_retries(owner):
