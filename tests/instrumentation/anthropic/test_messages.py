@@ -289,3 +289,32 @@ def test_deprecated_model_name_passes_through(env) -> None:
     a = env.span().attributes
     assert a[sc.GEN_AI_REQUEST_MODEL] == "claude-3-5-haiku-latest"
     assert a[sc.GEN_AI_RESPONSE_MODEL] == "claude-3-5-haiku-20241022"
+
+
+def test_one_shot_iterables_reach_the_sdk_unconsumed(env) -> None:
+    messages = (m for m in MESSAGES)
+    system = (b for b in [{"type": "text", "text": "Be brief."}])
+    tools = (t for t in [WEATHER_TOOL])
+    env.client().messages.create(model=MODEL, max_tokens=5, messages=messages, system=system,
+                                 tools=tools)
+    sent = env.server.last_request.json
+    assert sent["messages"] == MESSAGES
+    assert sent["system"] == [{"type": "text", "text": "Be brief."}]
+    assert sent["tools"][0]["name"] == "get_weather"
+    assert env.span().attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+
+
+def test_thinking_tokens_are_reasoning_tokens(env) -> None:
+    from tripwire.testing._http import json_reply
+
+    def reply(request):
+        body = anthropic_message([anthropic_thinking("hmm"), anthropic_text("ok")]).payload(MODEL)
+        body["usage"]["output_tokens_details"] = {"thinking_tokens": 9}
+        return json_reply(body)
+
+    env.server.enqueue(reply)
+    result = env.client().messages.create(**ARGS)
+    assert result.usage.output_tokens_details.thinking_tokens == 9
+    a = env.span().attributes
+    assert a[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 9
+    assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 12  # thinking included, as Anthropic counts it

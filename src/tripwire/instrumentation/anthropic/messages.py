@@ -49,11 +49,9 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
     if _json_output(kwargs):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
-    messages = kwargs.get("messages")
-    messages = list(messages) if given(messages) and messages else []
+    messages = _sequence(kwargs.get("messages"))
     system = _system_texts(kwargs.get("system"))
-    tools = kwargs.get("tools")
-    tools = list(tools) if given(tools) and tools else None
+    tools = _sequence(kwargs.get("tools")) or None
     stream = kwargs.get("stream")
     model = kwargs.get("model")
     return Request(
@@ -72,6 +70,12 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     )
 
 
+def _sequence(value: Any) -> list[Any]:
+    # The SDK takes any iterable: a generator must reach it unconsumed, so only lists and
+    # tuples are read (anything else is sent as is and simply not described).
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
 def _json_output(kwargs: dict[str, Any]) -> bool:
     if given(kwargs.get("output_format")):  # parse()/stream() with a type, or the beta dict
         return True
@@ -85,10 +89,7 @@ def _system_texts(system: Any) -> list[str]:
         return []
     if isinstance(system, str):
         return [system]
-    try:
-        return [text for block in system if (text := get(block, "text"))]
-    except TypeError:
-        return []
+    return [text for block in _sequence(system) if (text := get(block, "text"))]
 
 
 def declared_tools(tools: list[Any] | None) -> dict[str, Any] | None:
@@ -166,7 +167,9 @@ def usage_numbers(usage: Any, start_usage: Any = None) -> dict[str, Any]:
     if fresh is not None:
         total = fresh + (cache_read or 0) + (cache_write or 0)
     return {"input_tokens": total, "output_tokens": pick("output_tokens"),
-            "cache_read_tokens": cache_read, "cache_creation_tokens": cache_write}
+            "cache_read_tokens": cache_read, "cache_creation_tokens": cache_write,
+            # recent API versions break thinking tokens out of output_tokens (included there)
+            "reasoning_tokens": get(pick("output_tokens_details"), "thinking_tokens")}
 
 
 def _apply_stop(result: Result, stop_reason: Any, stop_details: Any) -> str | None:
