@@ -318,3 +318,21 @@ def test_thinking_tokens_are_reasoning_tokens(env) -> None:
     a = env.span().attributes
     assert a[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 9
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 12  # thinking included, as Anthropic counts it
+
+
+def test_beta_tool_runner_one_span_per_turn(env) -> None:
+    from anthropic import beta_tool
+
+    @beta_tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return f"sunny in {city}"
+
+    env.server.enqueue(anthropic_message([anthropic_tool_use("get_weather", {"city": "Paris"})]),
+                       anthropic_message("It is sunny."))
+    runner = env.client().beta.messages.tool_runner(**ARGS, tools=[get_weather])
+    assert [m.stop_reason for m in runner] == ["tool_use", "end_turn"]
+    first, second = env.spans()
+    assert first.attributes[sc.TRIPWIRE_TOOL_CALL_NAMES] == ("get_weather",)
+    assert sc.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES not in first.attributes
+    assert second.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)

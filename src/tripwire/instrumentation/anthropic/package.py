@@ -1,1 +1,1 @@
-_instruments = ("anthropic >= 0.30.0",)
+_instruments = ("anthropic >= 0.40.0",)
