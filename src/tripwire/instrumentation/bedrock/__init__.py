@@ -98,6 +98,12 @@ def _note_retry(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     call = current_call()
     if call is None or call.request.provider != PROVIDER:
         return
+    # Another service's client retrying inside our call (e.g. STS refreshing credentials)
+    # is not a retry of the Bedrock request.
+    operation_model = args[1] if len(args) > 1 else kwargs.get("operation_model")
+    service = getattr(getattr(operation_model, "service_model", None), "service_name", None)
+    if service != SERVICE_NAME:
+        return
     response = args[3] if len(args) > 3 else kwargs.get("response")
     caught = args[4] if len(args) > 4 else kwargs.get("caught_exception")
     status = None
