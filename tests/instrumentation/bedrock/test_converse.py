@@ -236,3 +236,30 @@ def test_connection_error(env) -> None:
     span = env.span()
     assert span.attributes[sc.ERROR_TYPE] == "EndpointConnectionError"
     assert span.status.status_code is StatusCode.ERROR
+
+
+def test_other_service_retries_inside_the_call_are_not_counted(env) -> None:
+    # e.g. an STS client refreshing credentials while the Bedrock request is signed
+    from types import SimpleNamespace
+
+    from tripwire._core.invocation import LLMCall, Request
+    from tripwire._core.telemetry import make_telemetry
+    from tripwire.instrumentation.bedrock import _retry_hook
+
+    def operation(service: str) -> SimpleNamespace:
+        return SimpleNamespace(service_model=SimpleNamespace(service_name=service))
+
+    telemetry = make_telemetry("test", env.tracer_provider, env.meter_provider)
+    call = LLMCall(telemetry, Request("chat", "aws.bedrock", HAIKU))
+    token = call.activate()
+    try:
+        for service in ("sts", "bedrock-runtime"):
+            assert _retry_hook(lambda *a, **k: True, None,
+                               (1, operation(service), {}, None, TimeoutError()), {}) is True
+    finally:
+        call.deactivate(token)
+    call.finish(None)
+    span = env.span()
+    assert span.attributes[sc.TRIPWIRE_RETRY_COUNT] == 1
+    [event] = [e for e in span.events if e.name == sc.EVENT_RETRY]
+    assert event.attributes[sc.ERROR_TYPE] == "TimeoutError"
