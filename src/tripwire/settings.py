@@ -235,7 +235,7 @@ SPECS_BY_NAME = {spec.name: spec for spec in _SPECS}
 def _parse(spec: _Spec, raw: Any) -> Any:
     try:
         return spec.parse(raw)
-    except (ValueError, TypeError, KeyError):
+    except Exception:  # any parser failure (re.error for a bad regex, ...) is a bad value
         raise ConfigError(spec.env or spec.name, raw, spec.accepted) from None
 
 
