@@ -425,3 +425,21 @@ def test_several_candidates(env: Env, capture) -> None:
     outputs = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
     assert [m["parts"][0]["content"] for m in outputs] == ["one", "two"]
     assert [m["finish_reason"] for m in outputs] == ["stop", "safety"]
+
+
+def test_unknown_tool_objects_keep_the_span(env: Env, capture) -> None:
+    import json
+
+    class SessionLike:  # e.g. an MCP ClientSession: neither a Tool nor a callable
+        pass
+
+    from tripwire.instrumentation.google_genai import generate
+
+    tools = [SessionLike(), {"google_search": {}}]
+    assert generate.declared_tools(tools) is None
+    assert generate.tool_definitions(tools) == [{"type": "SessionLike"},
+                                                {"type": "google_search"}]
+    env.client().models.generate_content(model="gemini-2.0-flash", contents="hi",
+                                         config={"tools": [{"google_search": {}}]})
+    a = env.span().attributes
+    assert json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS]) == [{"type": "google_search"}]

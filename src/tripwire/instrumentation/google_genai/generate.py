@@ -87,8 +87,12 @@ def _declarations(tools: Any) -> list[tuple[str, Any, Any]]:
         for declaration in declarations or ():
             out.append((field(declaration, "name") or "", declaration, None))
         if not declarations:
-            kinds = ([k for k, v in tool.items() if v is not None] if isinstance(tool, dict)
-                     else [k for k, v in tool if v is not None])
+            if isinstance(tool, dict):
+                kinds = [k for k, v in tool.items() if v is not None]
+            elif hasattr(type(tool), "model_fields"):  # a types.Tool: its built-in tools
+                kinds = [k for k, v in tool if v is not None]
+            else:  # an MCP session or something newer: its type only
+                kinds = [type(tool).__name__]
             out.extend((k, None, None) for k in kinds)
     return out
 
