@@ -229,6 +229,20 @@ def test_sdk_own_span_is_not_a_second_llm_span(env) -> None:
             f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}")
 
 
+async def test_sdk_own_span_is_not_a_second_llm_span_async(env) -> None:
+    sdk_exporter = InMemorySpanExporter()
+    sdk_provider = TracerProvider()
+    sdk_provider.add_span_processor(SimpleSpanProcessor(sdk_exporter))
+    client = env.async_client(open_telemetry={"tracer_provider": sdk_provider})
+    await client.messages.create(**ARGS)
+    async for _ in await client.messages.create(**ARGS, stream=True):
+        pass
+    async with client.messages.stream(**ARGS) as stream:
+        await stream.until_done()
+    assert sdk_exporter.get_finished_spans() == ()
+    assert len(env.spans()) == 3
+
+
 def test_sdk_spans_of_other_endpoints_are_kept(env) -> None:
     from tripwire.testing._http import json_reply
 
