@@ -7,19 +7,45 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _SENTINELS = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
+# Types that are never a sentinel: skip the name check for them (the hot path).
+_PLAIN = frozenset({str, int, float, bool, list, tuple, dict})
+# type -> is it a Mapping (an ABC check is slow, and fixed per type); bounded.
+_mapping_types: dict[type, bool] = {dict: True}
 
 
 def given(value: Any) -> bool:
     """False for None and for SDK 'not given' sentinels (NOT_GIVEN, omit)."""
-    return value is not None and type(value).__name__ not in _SENTINELS
+    if value is None:
+        return False
+    cls = type(value)
+    return cls in _PLAIN or cls.__name__ not in _SENTINELS
+
+
+def _is_mapping(obj: Any) -> bool:
+    cls = type(obj)
+    known = _mapping_types.get(cls)
+    if known is None:
+        known = isinstance(obj, Mapping)
+        if len(_mapping_types) < 512:
+            _mapping_types[cls] = known
+    return known
 
 
 def get(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels read as ``default``."""
     if obj is None:
         return default
-    value = obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
-    return value if given(value) else default
+    cls = type(obj)
+    if cls is dict:
+        value = obj.get(key, default)
+    elif _mapping_types.get(cls) is False:  # an SDK model: the common case after dicts
+        value = getattr(obj, key, default)
+    else:
+        value = obj.get(key, default) if _is_mapping(obj) else getattr(obj, key, default)
+    if value is None:
+        return default
+    cls = type(value)
+    return value if cls in _PLAIN or cls.__name__ not in _SENTINELS else default
 
 
 def put(attrs: dict[str, Any], key: str, value: Any) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 logger = logging.getLogger("tripwire")
@@ -34,13 +33,25 @@ def reset_failure_log() -> None:
         _seen.clear()
 
 
-@contextmanager
-def guard(step: str) -> Iterator[None]:
-    """Run a telemetry step; swallow and log whatever it raises."""
-    try:
-        yield
-    except Exception:
-        log_failure(step)
+class guard:  # used as a function: ``with guard("step"):``
+    """Run a telemetry step; swallow and log whatever it raises (``Exception`` only).
+
+    A plain class rather than ``@contextmanager``: it runs several times per LLM call.
+    """
+
+    __slots__ = ("step",)
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None or not issubclass(exc_type, Exception):
+            return False
+        log_failure(self.step)
+        return True
 
 
 def guarded(step: str, default: Any = None) -> Callable[[F], F]:

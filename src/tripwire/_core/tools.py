@@ -81,8 +81,21 @@ def arguments_hash(arguments: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+_prompt_hashes: dict[str, str] = {}
+_PROMPT_HASHES_MAX = 256  # entries; texts up to _PROMPT_CACHED_CHARS: at most ~2 MB
+_PROMPT_CACHED_CHARS = 8192
+
+
 def prompt_hash(system_texts: Iterable[str]) -> str | None:
     texts = [t for t in system_texts if t]
     if not texts:
         return None
-    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    joined = "\n".join(texts)
+    digest = _prompt_hashes.get(joined)
+    if digest is None:  # the same system prompt comes back on every call: cache (bounded)
+        digest = hashlib.sha256(joined.encode()).hexdigest()[:16]
+        if len(joined) <= _PROMPT_CACHED_CHARS:
+            if len(_prompt_hashes) >= _PROMPT_HASHES_MAX:
+                _prompt_hashes.clear()
+            _prompt_hashes[joined] = digest
+    return digest

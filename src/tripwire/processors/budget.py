@@ -49,7 +49,8 @@ class BudgetEnricher:
 
     def enrich(self, span: SpanData) -> Enrichment | None:
         result = Enrichment()
-        blocks = span.state.span_blocks.pop((span.trace_id, _span_id(span))) or ()
+        table = span.state.span_blocks
+        blocks = (table.pop((span.trace_id, _span_id(span))) or ()) if len(table) else ()
         if span.is_priced_operation:
             self._charge(span, blocks, result)
         record = span.record
@@ -69,14 +70,23 @@ class BudgetEnricher:
             return
         record = span.record
         conversation = _str(attrs.get(semconv.GEN_AI_CONVERSATION_ID))
-        user = next((v for k in USER_KEYS if (v := _str(attrs.get(k)))), None)
+        user = None
+        for key in USER_KEYS:
+            user = _str(attrs.get(key))
+            if user:
+                break
         if record is not None:
             conversation = conversation or record.conversation_id
             user = user or record.user_id
             record.conversation_id = record.conversation_id or conversation
             record.user_id = record.user_id or user
-        keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)
-        targets = accounts(span.state, rules_for(span.settings), keys, create=True)
+        rules = rules_for(span.settings)
+        if not rules and not blocks:
+            return  # no budget applies: nothing to charge
+        targets = []
+        if rules:
+            keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)
+            targets = accounts(span.state, rules, keys, create=True)
         targets += block_targets(blocks)
         crossings = charge(targets, usd, tokens, span.settings.budget_warn_ratio)
         if not crossings:

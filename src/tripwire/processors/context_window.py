@@ -17,12 +17,7 @@ class ContextWindowEnricher:
         if used is None:
             return None
         book = get_price_book(span.settings.prices_file)
-        limit = None
-        for model in (span.response_model, span.request_model):
-            if model and (price := book.lookup(span.provider, model)) is not None:
-                limit = price.context_window
-                if limit:
-                    break
+        limit = book.for_span(span.provider, span.response_model, span.request_model)[1]
         if not limit:
             return None
         utilization = used / limit

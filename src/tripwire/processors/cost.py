@@ -44,16 +44,12 @@ class CostEnricher:
         if usage is None:
             return None
         book = get_price_book(span.settings.prices_file)
-        price = None
-        for model in (span.response_model, span.request_model):
-            if model:
-                price = book.lookup(span.provider, model)
-                if price is not None and price.priced:
-                    break
+        price = book.for_span(span.provider, span.response_model, span.request_model)[0]
         if price is None or not price.priced:
             return Enrichment({semconv.TRIPWIRE_COST_UNPRICED: True})
         start = span.span.start_time
-        when = datetime.fromtimestamp(start / 1e9, timezone.utc) if start else None
+        when = (datetime.fromtimestamp(start / 1e9, timezone.utc)
+                if start and price.time_dependent else None)
         usd = float(price.cost(usage, when))
         self._count(span, usd)
         return Enrichment({semconv.TRIPWIRE_COST_USD: usd, semconv.TRIPWIRE_COST_SOURCE: price.source})

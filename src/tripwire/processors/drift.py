@@ -33,8 +33,25 @@ def _base(model: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+_alias_cache: dict[tuple[str, str | None], bool | None] = {}
+_ALIAS_CACHE_SIZE = 4096
+
+
 def is_floating_alias(request: str, response: str | None) -> bool | None:
     """True: the request named an alias the provider resolved to a snapshot. None: unknown."""
+    key = (request, response)
+    try:
+        return _alias_cache[key]
+    except KeyError:
+        pass
+    verdict = _is_floating_alias(request, response)
+    if len(_alias_cache) >= _ALIAS_CACHE_SIZE:
+        _alias_cache.clear()  # bounded: many distinct model names just recompute
+    _alias_cache[key] = verdict
+    return verdict
+
+
+def _is_floating_alias(request: str, response: str | None) -> bool | None:
     if looks_pinned(request):
         return False
     if request.lower().endswith("-latest"):
@@ -65,8 +82,9 @@ class DriftEnricher:
         key = (span.provider or "", request)
         table = span.state.drift
         with table.lock:
-            previous = table.get(key)
-            table.set(key, response)
+            previous = table.get(key)  # (also refreshes the entry's age and LRU position)
+            if previous != response:
+                table.set(key, response)
         if previous is not None and previous != response:
             out[semconv.TRIPWIRE_MODEL_CHANGED] = True
             out[semconv.TRIPWIRE_MODEL_PREVIOUS] = previous

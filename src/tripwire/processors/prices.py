@@ -50,6 +50,7 @@ PROVIDER_IDS: dict[str, tuple[str, ...]] = {
     "xai": ("x-ai",),
 }
 _MTOK = Decimal(1_000_000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CACHE_SIZE = 1024
 
 
@@ -111,13 +112,25 @@ class Price:
     def priced(self) -> bool:
         return self.overlay is not None or self.gp_model is not None
 
+    @property
+    def time_dependent(self) -> bool:
+        """Whether :meth:`cost` depends on ``when`` (genai-prices' dated price changes)."""
+        if self.overlay is not None or self.gp_model is None:
+            return False
+        prices = getattr(self.gp_model, "prices", None)
+        return prices is None or isinstance(prices, (list, tuple))
+
     def cost(self, usage: Usage, when: datetime | None) -> Decimal:
         if self.overlay is not None:
             return self.overlay.cost(usage)
         inp = usage.input_tokens
         if usage.cache_read_tokens + usage.cache_write_tokens > inp:
             inp += usage.cache_read_tokens + usage.cache_write_tokens
-        model_price = self.gp_model.get_prices(when or datetime.now(timezone.utc))
+        if when is None:  # the timestamp only matters for dated price changes
+            when_or_now = datetime.now(timezone.utc) if self.time_dependent else _EPOCH
+        else:
+            when_or_now = when
+        model_price = self.gp_model.get_prices(when_or_now)
         rates = _flat_rates(model_price)
         if rates is not None:  # the arithmetic of genai-prices, without its generic machinery
             rate_in, rate_out, rate_read, rate_write = rates
@@ -260,6 +273,35 @@ class PriceBook:
         self.overlay = overlay
         self._cache: OrderedDict[tuple[str | None, str], Price | None] = OrderedDict()
         self._lock = threading.Lock()
+        # (provider, response model, request model) -> (price for cost, context window)
+        self._pairs: dict[tuple[str | None, str | None, str | None],
+                          tuple[Price | None, int | None]] = {}
+
+    def for_span(self, provider: str | None, response_model: str | None,
+                 request_model: str | None) -> tuple[Price | None, int | None]:
+        """The price to charge (the response model's if priced, else the request model's)
+        and the context window (the first of the two that has one), cached per triple."""
+        key = (provider, response_model, request_model)
+        found = self._pairs.get(key)
+        if found is not None:
+            return found
+        price = None
+        for model in (response_model, request_model):
+            if model:
+                price = self.lookup(provider, model)
+                if price is not None and price.priced:
+                    break
+        window = None
+        for model in (response_model, request_model):
+            if model and (candidate := self.lookup(provider, model)) is not None:
+                window = candidate.context_window
+                if window:
+                    break
+        found = (price, window)
+        if len(self._pairs) >= _CACHE_SIZE:
+            self._pairs.clear()  # bounded; refilled from the LRU lookups above
+        self._pairs[key] = found
+        return found
 
     def lookup(self, provider: str | None, model: str) -> Price | None:
         key = (provider, model)

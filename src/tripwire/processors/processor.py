@@ -7,6 +7,7 @@ events) and passes that on. Spans nothing applies to pass through untouched.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
@@ -74,6 +75,10 @@ class EnrichingSpanProcessor(SpanProcessor):
     instance per exporter a request is still counted once.
     """
 
+    # Live instances: the table of spans already enriched by another instance (several
+    # exporters) is only consulted while there is more than one.
+    _instances: weakref.WeakSet[EnrichingSpanProcessor] = weakref.WeakSet()
+
     def __init__(
         self,
         next_processor: SpanProcessor,
@@ -88,6 +93,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self._enrichers = list(enrichers) if enrichers is not None else default_enrichers()
         if any(e.name == "budget" for e in self._enrichers):
             register_precall_check(precall_check)
+        EnrichingSpanProcessor._instances.add(self)
 
     @property
     def settings(self) -> Settings:
@@ -146,8 +152,9 @@ class EnrichingSpanProcessor(SpanProcessor):
         is_root = _is_local_root(span)
         if operation is None and not is_root:
             return span  # not a GenAI span and no rollup to attach: the fast path
+        shared = len(EnrichingSpanProcessor._instances) > 1
         key = (ctx.trace_id, ctx.span_id)
-        done: Enrichment | None = state.processed.get(key)
+        done: Enrichment | None = state.processed.get(key) if shared else None
         if done is None:
             if operation is None:  # a local root: anything to roll up?
                 record = state.traces.get(ctx.trace_id)
@@ -156,8 +163,13 @@ class EnrichingSpanProcessor(SpanProcessor):
                 if record.llm_calls == 0 and record.budget_exceeded is None:
                     self._release(record, ctx.trace_id, ctx.span_id)
                     return span
-            done = self._compute(span, attrs, operation, is_root)
-            state.processed.set(key, done)
+            plain = dict(attrs)  # one copy: the span's own mapping is slow to read
+            done = self._compute(span, plain, operation, is_root)
+            if shared:
+                state.processed.set(key, done)
+            if not done.attributes and not done.events:
+                return span
+            return _rebuild(span, done, plain)
         if not done.attributes and not done.events:
             return span
         return _rebuild(span, done)
@@ -176,10 +188,12 @@ class EnrichingSpanProcessor(SpanProcessor):
         record = state.traces.get(trace_id)
         if record is None and operation is not None:
             record = state.trace(trace_id)
-        provider = attrs.get(semconv.GEN_AI_PROVIDER_NAME) or attrs.get(semconv.GEN_AI_SYSTEM)
+        attributes = dict(attrs)
+        provider = (attributes.get(semconv.GEN_AI_PROVIDER_NAME)
+                    or attributes.get(semconv.GEN_AI_SYSTEM))
         data = SpanData(
             span=span,
-            attributes=dict(attrs),
+            attributes=attributes,
             settings=settings,
             state=state,
             instruments=self._instruments,
@@ -188,9 +202,10 @@ class EnrichingSpanProcessor(SpanProcessor):
             operation=operation if isinstance(operation, str) else None,
             provider=provider if isinstance(provider, str) else None,
         )
-        data.feature = self._feature(attrs, record, settings, is_root)
+        data.feature = self._feature(attributes, record, settings, is_root)
         result = Enrichment()
-        if data.feature and operation is not None and semconv.TRIPWIRE_FEATURE not in attrs:
+        if (data.feature and operation is not None
+                and semconv.TRIPWIRE_FEATURE not in attributes):
             result.attributes[semconv.TRIPWIRE_FEATURE] = data.feature
         disabled = settings.disabled_enrichers
         for enricher in self._enrichers:
@@ -221,9 +236,15 @@ class EnrichingSpanProcessor(SpanProcessor):
         return None
 
 
-def _rebuild(span: ReadableSpan, added: Enrichment) -> ReadableSpan:
-    """A copy of ``span`` with ``added`` merged in, built with the public constructor only."""
-    merged = {**(span.attributes or {}), **added.attributes}
+def _rebuild(span: ReadableSpan, added: Enrichment,
+             original: dict[str, Any] | None = None) -> ReadableSpan:
+    """A copy of ``span`` with ``added`` merged in, built with the public constructor only.
+
+    ``original``: a plain copy of the span's attributes, when the caller has one (faster).
+    """
+    if original is None:
+        original = dict(span.attributes or {})
+    merged = {**original, **added.attributes}
     events: Sequence[Event] = (*span.events, *added.events)
     links: Sequence[Any] = span.links
     # Bounded containers only when the original dropped something, to keep the counts.
