@@ -100,10 +100,13 @@ def test_uninstrument_restores_sdk(env) -> None:
     from openai.resources.embeddings import Embeddings
     from openai.resources.responses import Responses
 
+    targets = ((Completions, "create"), (AsyncCompletions, "create"), (Responses, "create"),
+               (Embeddings, "create"), (Completions, "parse"))
+    for owner, name in targets:  # wrapped now, so the check below can fail
+        assert isinstance(owner.__dict__[name], wrapt.FunctionWrapper), (owner, name)
     env.instrumentor.uninstrument()
-    for owner, name in ((Completions, "create"), (AsyncCompletions, "create"),
-                        (Responses, "create"), (Embeddings, "create"), (Completions, "parse")):
-        assert not isinstance(owner.__dict__[name], wrapt.ObjectProxy), (owner, name)
+    for owner, name in targets:
+        assert not isinstance(owner.__dict__[name], wrapt.FunctionWrapper), (owner, name)
     env.client().chat.completions.create(model="gpt-4o-mini", messages=ASK)
     assert env.spans() == ()
     env.instrumentor.instrument(tracer_provider=env.tracer_provider)
@@ -181,7 +184,8 @@ def test_broken_precall_check_is_ignored(env) -> None:
 def test_second_construction_does_not_forget_what_was_wrapped(env) -> None:
     from openai.resources.chat.completions import Completions
 
+    assert isinstance(Completions.__dict__["create"], wrapt.FunctionWrapper)
     OpenAIInstrumentor()  # BaseInstrumentor is a singleton: __init__ runs again
     env.instrumentor.uninstrument()
-    assert not isinstance(Completions.__dict__["create"], wrapt.ObjectProxy)
+    assert not isinstance(Completions.__dict__["create"], wrapt.FunctionWrapper)
     env.instrumentor.instrument(tracer_provider=env.tracer_provider)
