@@ -579,7 +579,9 @@ def wrap_targets(targets: Sequence[Target], telemetry: OperationTelemetry) -> li
         if owner is None:
             continue
         original = owner.__dict__.get(method)
-        if original is None or isinstance(original, wrapt.ObjectProxy):
+        # Already wrapped (wrapt 2's FunctionWrapper derives from BaseObjectProxy only).
+        if original is None or isinstance(original, getattr(wrapt, "BaseObjectProxy",
+                                                             wrapt.ObjectProxy)):
             continue
         try:
             mapping = factory(original)
