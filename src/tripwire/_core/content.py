@@ -46,6 +46,13 @@ def to_json(value: Any, settings: Settings | None = None) -> str:
 def _clean(value: Any, settings: Settings) -> Any:
     if isinstance(value, str):
         return clean_text(value, settings)
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (settings.content_redaction or settings.redactor is not None)):
+        # A card or phone number passed as a number is as private as the same digits in a
+        # string: redact its text form, and keep the number only when nothing matched.
+        text = str(value)
+        cleaned = redact(text, settings.content_redaction, settings.redactor)
+        return value if cleaned == text else cleaned
     if isinstance(value, dict):
         return {k: _clean(v, settings) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -29,6 +29,7 @@ from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
 from tripwire.processors.drift import DriftEnricher
 from tripwire.processors.ledger import USER_KEYS, precall_check, root_route
+from tripwire.processors.limits import clamp_to_limits
 from tripwire.processors.metrics import make_instruments
 from tripwire.processors.refusal import RefusalEnricher
 from tripwire.processors.rollup import RollupEnricher
@@ -242,6 +243,7 @@ def _rebuild(span: ReadableSpan, added: Enrichment,
 
     ``original``: a plain copy of the span's attributes, when the caller has one (faster).
     """
+    added = clamp_to_limits(span, added)
     if original is None:
         original = dict(span.attributes or {})
     merged = {**original, **added.attributes}

@@ -1,0 +1,65 @@
+"""Attribute value length limits for what enrichment adds after a span has ended.
+
+The SDK truncates a span's own attributes and events to its ``SpanLimits``
+(``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT``) when they
+are set; the attributes and events an enricher adds to the rebuilt copy never pass through
+that code, so the same limits are applied here (e.g. a feature name taken from baggage).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.sdk.trace import Event, SpanLimits
+
+from tripwire.processors.base import Enrichment
+
+_ENV = ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+_cached: tuple[tuple[str | None, ...], SpanLimits] | None = None
+
+
+def _limits(span: Any) -> Any:
+    """The limits the SDK applied to this span's own attributes.
+
+    ``on_end`` receives a ``ReadableSpan`` snapshot without them, so they are read from the
+    same variables a ``TracerProvider`` reads (limits passed in code as ``SpanLimits(...)``
+    are not visible here); cached while the variables do not change.
+    """
+    limits = getattr(span, "_limits", None)
+    if limits is not None:
+        return limits
+    global _cached
+    key = tuple(os.environ.get(name) for name in _ENV)
+    cached = _cached
+    if cached is None or cached[0] != key:
+        cached = _cached = (key, SpanLimits())
+    return cached[1]
+
+
+def _clamp_value(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return value[:limit] if len(value) > limit else value
+    if isinstance(value, (list, tuple)) and any(
+            isinstance(v, str) and len(v) > limit for v in value):
+        return type(value)(v[:limit] if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _clamp(attributes: Any, limit: int) -> dict[str, Any]:
+    return {key: _clamp_value(value, limit) for key, value in (attributes or {}).items()}
+
+
+def clamp_to_limits(span: Any, added: Enrichment) -> Enrichment:
+    """``added`` with string values cut to the span's attribute value length limits."""
+    limits = _limits(span)
+    span_limit = getattr(limits, "max_span_attribute_length", None)
+    event_limit = getattr(limits, "max_attribute_length", None)
+    if span_limit is None and event_limit is None:
+        return added  # the default: unlimited, nothing to do
+    attributes = _clamp(added.attributes, span_limit) if span_limit is not None \
+        else added.attributes
+    events = added.events
+    if event_limit is not None and events:
+        events = [Event(e.name, _clamp(e.attributes, event_limit), e.timestamp) for e in events]
+    return Enrichment(attributes, list(events))
