@@ -40,8 +40,13 @@ class ToolLoopEnricher:
         if not tool or not isinstance(args_hash, str) or record is None:
             return None
         with span.state.traces.lock:
-            count = record.tool_calls.get((tool, args_hash), 0) + 1
-            record.tool_calls[(tool, args_hash)] = count
+            calls = record.tool_calls
+            count = calls.get((tool, args_hash), 0) + 1
+            if count == 1 and len(calls) >= span.settings.state_max_entries:
+                # One long-lived trace (an agent running for hours) is bounded too: forget
+                # the tool call seen first.
+                del calls[next(iter(calls))]
+            calls[(tool, args_hash)] = count
         if count < span.settings.tool_loop_threshold:
             return None
         out: dict[str, Any] = {semconv.TRIPWIRE_TOOL_LOOP: True,
