@@ -86,6 +86,8 @@ class SpanData:
 
     def int_attr(self, key: str) -> int | None:
         value = self.attributes.get(key)
+        if type(value) is int:  # the common case, checked first
+            return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return int(value)

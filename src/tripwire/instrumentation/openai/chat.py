@@ -18,20 +18,23 @@ from tripwire.instrumentation.openai.common import (
 )
 
 _SYSTEM_ROLES = ("system", "developer")
+_NUMBER_PARAMS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", semconv.GEN_AI_REQUEST_SEED),
+)
 
 
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
     provider, attrs = start_attributes(instance)
     put_number(attrs, semconv.GEN_AI_REQUEST_MAX_TOKENS,
                kwargs.get("max_completion_tokens", kwargs.get("max_tokens")))
-    for key, attr in (
-        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
-        ("seed", semconv.GEN_AI_REQUEST_SEED),
-    ):
-        put_number(attrs, attr, kwargs.get(key))
+    for key, attr in _NUMBER_PARAMS:
+        value = kwargs.get(key)
+        if value is not None:
+            put_number(attrs, attr, value)
     n = kwargs.get("n")
     if given(n) and n != 1:
         attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
@@ -146,29 +149,37 @@ def parse_response(response: Any, request: Request) -> Result:
                     **usage_numbers(get(response, "usage"), "prompt_tokens", "completion_tokens",
                                     "prompt_tokens_details", "completion_tokens_details"))
     choices = get(response, "choices") or []
-    outputs: list[dict[str, Any]] = []
+    # (text, refusal, tool calls, finish) per choice; message JSON only if content is captured
+    answers: list[tuple[Any, Any, list[RequestedToolCall], Any]] = []
     for choice in choices:
         finish = get(choice, "finish_reason")
         message = get(choice, "message")
         if finish:
             result.finish_reasons.append(finish)
-        _refusal_of(result, get(message, "refusal"), finish, choice)
-        parts: list[dict[str, Any]] = []
-        text = get(message, "content")
-        if text:
-            parts.append(content.text_part(text))
         refusal = get(message, "refusal")
-        if refusal:
-            parts.append({"type": "refusal", "content": refusal})
-        for call in get(message, "tool_calls") or []:
+        _refusal_of(result, refusal, finish, choice)
+        calls: list[RequestedToolCall] = []
+        for call in get(message, "tool_calls") or ():
             fn = get(call, "function")
             name = get(fn, "name") or get(get(call, "custom"), "name") or ""
             args = get(fn, "arguments") if fn is not None else get(get(call, "custom"), "input")
-            result.tool_calls.append(RequestedToolCall(get(call, "id"), name, args))
-            parts.append(content.tool_call_part(get(call, "id"), name, args))
-        outputs.append(content.message("assistant", parts, finish))
-    result.output_messages = lambda: outputs
+            calls.append(RequestedToolCall(get(call, "id"), name, args))
+        result.tool_calls.extend(calls)
+        answers.append((get(message, "content"), refusal, calls, finish))
+    result.output_messages = lambda: [_output_message(*answer) for answer in answers]
     return result
+
+
+def _output_message(text: Any, refusal: Any, calls: list[RequestedToolCall],
+                    finish: Any) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    if text:
+        parts.append(content.text_part(text))
+    if refusal:
+        parts.append({"type": "refusal", "content": refusal})
+    for call in calls:
+        parts.append(content.tool_call_part(call.id, call.name, call.arguments))
+    return content.message("assistant", parts, finish)
 
 
 class ChatStreamAccumulator:
@@ -208,24 +219,20 @@ class ChatStreamAccumulator:
             response_id=get(last, "id"), response_model=get(last, "model"),
             **usage_numbers(self._usage, "prompt_tokens", "completion_tokens",
                             "prompt_tokens_details", "completion_tokens_details"))
-        outputs: list[dict[str, Any]] = []
-        texts: list[str] = []
+        answers: list[tuple[Any, Any, list[RequestedToolCall], Any]] = []
         for _, state in sorted(self._choices.items()):
             text = "".join(state.text)
             refusal = "".join(state.refusal)
-            texts.append(text + refusal)
             if state.finish:
                 result.finish_reasons.append(state.finish)
             _refusal_of(result, refusal, state.finish, state.raw)
-            parts: list[dict[str, Any]] = [content.text_part(text)] if text else []
-            if refusal:
-                parts.append({"type": "refusal", "content": refusal})
-            for call_id, name, args in state.tool_calls():
-                result.tool_calls.append(RequestedToolCall(call_id, name, args))
-                parts.append(content.tool_call_part(call_id, name, args))
-            outputs.append(content.message("assistant", parts, state.finish))
-        result.output_messages = lambda: outputs
-        result.output_text = lambda: "".join(texts)
+            calls = [RequestedToolCall(call_id, name, args)
+                     for call_id, name, args in state.tool_calls()]
+            result.tool_calls.extend(calls)
+            answers.append((text, refusal, calls, state.finish))
+        # Message JSON only if content is captured; the text only to estimate missing usage.
+        result.output_messages = lambda: [_output_message(*answer) for answer in answers]
+        result.output_text = lambda: "".join(a[0] + a[1] for a in answers)
         return result
 
 

@@ -109,25 +109,25 @@ def parse_response(response: Any, request: Request) -> Result:
                           "input_tokens_details", "output_tokens_details")
     result = Result(response_id=get(response, "id"), response_model=get(response, "model"),
                     **usage)
-    parts: list[dict[str, Any]] = []
-    texts: list[str] = []
+    # ("text" | "refusal", value) or ("tool_call", RequestedToolCall), in order: the message
+    # JSON is built from them only if content is captured.
+    pieces: list[tuple[str, Any]] = []
     for item in get(response, "output") or ():
         kind = get(item, "type")
         if kind == "message":
             for part in get(item, "content") or ():
                 part_type = get(part, "type")
                 if part_type == "output_text":
-                    texts.append(get(part, "text") or "")
-                    parts.append(content.text_part(get(part, "text")))
+                    pieces.append(("text", get(part, "text")))
                 elif part_type == "refusal":
                     result.refusal = True
                     result.refusal_source = semconv.REFUSAL_SOURCE_PROVIDER_FIELD
-                    parts.append({"type": "refusal", "content": get(part, "refusal")})
+                    pieces.append(("refusal", get(part, "refusal")))
         elif kind == "function_call":
             call = RequestedToolCall(get(item, "call_id"), get(item, "name") or "",
                                      get(item, "arguments"))
             result.tool_calls.append(call)
-            parts.append(content.tool_call_part(call.id, call.name, call.arguments))
+            pieces.append(("tool_call", call))
     finish = _finish_reason(response, bool(result.tool_calls))
     if finish:
         result.finish_reasons.append(finish)
@@ -135,9 +135,21 @@ def parse_response(response: Any, request: Request) -> Result:
             result.refusal = True
             result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
             result.refusal_category = "content_filter"
-    result.output_messages = lambda: [content.message("assistant", parts, finish)]
-    result.output_text = lambda: "".join(texts)
+    result.output_messages = lambda: [content.message("assistant", _parts(pieces), finish)]
+    result.output_text = lambda: "".join(v or "" for kind, v in pieces if kind == "text")
     return result
+
+
+def _parts(pieces: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for kind, value in pieces:
+        if kind == "text":
+            parts.append(content.text_part(value))
+        elif kind == "refusal":
+            parts.append({"type": "refusal", "content": value})
+        else:
+            parts.append(content.tool_call_part(value.id, value.name, value.arguments))
+    return parts
 
 
 def _finish_reason(response: Any, has_tool_calls: bool) -> str | None:
