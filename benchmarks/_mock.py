@@ -66,3 +66,35 @@ def make_clients(stream_chunks: int = 200) -> tuple[Any, Any]:
     client = openai.OpenAI(api_key="bench", base_url="http://bench.local/v1", max_retries=0,
                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
     return client, handler
+
+
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
+
+
+def anthropic_bodies(chunks: int = 200) -> tuple[bytes, bytes]:
+    """(message JSON, SSE stream with ``chunks`` text deltas) in Anthropic's wire format,
+    built by the fake server of :mod:`tripwire.testing.anthropic_server`."""
+    from tripwire.testing.anthropic_server import AnthropicMessage
+
+    message = AnthropicMessage("Your order ships today.", message_id="msg_bench")
+    streamed = AnthropicMessage("".join(f"w{i} " for i in range(chunks)).rstrip(),
+                                message_id="msg_bench", ping=False)
+    body = json.dumps(message.payload(ANTHROPIC_MODEL)).encode()
+    return body, b"".join(streamed.sse_chunks(ANTHROPIC_MODEL))
+
+
+def make_anthropic_client(stream_chunks: int = 200) -> Any:
+    """An ``anthropic.Anthropic`` client answering from memory (httpx2.MockTransport)."""
+    import anthropic
+    import httpx2
+
+    body, stream = anthropic_bodies(stream_chunks)
+
+    def handler(request: Any) -> Any:
+        if b'"stream":true' in request.content or b'"stream": true' in request.content:
+            return httpx2.Response(200, content=stream,
+                                   headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+
+    return anthropic.Anthropic(api_key="bench", base_url="http://bench.local", max_retries=0,
+                               http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
