@@ -83,3 +83,9 @@ def server_address_port(url: Any) -> tuple[str | None, int | None]:
     if port is None and parts.scheme in ("http", "https"):
         port = 443 if parts.scheme == "https" else 80
     return host, port
+
+
+def sequence(value: Any) -> list[Any]:
+    """``value`` as a list when it is a list or tuple, else empty. SDKs take any iterable:
+    a generator must reach the SDK unconsumed, so it is sent as is and not described."""
+    return list(value) if isinstance(value, (list, tuple)) else []

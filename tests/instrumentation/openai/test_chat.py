@@ -127,3 +127,46 @@ def test_with_raw_response(env) -> None:
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert raw.parse().choices[0].message.content == "raw"
     assert env.span().attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+
+
+def test_one_shot_iterables_reach_the_sdk_unconsumed(env) -> None:
+    env.server.enqueue(chat_reply("ok", usage=(4, 1)))
+    messages = (m for m in [{"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "hi"}])
+    tools = (t for t in [{"type": "function", "function": {"name": "f", "parameters": {}}}])
+    env.client().chat.completions.create(model="gpt-4o-mini", messages=messages, tools=tools)
+    sent = env.server.last_request.json
+    assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+    assert sent["tools"][0]["function"]["name"] == "f"
+    span = env.span()
+    assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 4
+    assert sc.TRIPWIRE_PROMPT_HASH not in span.attributes  # not read, so not described
+
+
+async def test_async_with_streaming_response_is_left_for_the_app(env) -> None:
+    import warnings
+
+    env.server.enqueue(chat_reply("streamed body", usage=(4, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a parse() coroutine never awaited would warn
+        async with env.async_client().chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]) as response:
+            assert not response.http_response.is_closed  # we did not read it
+            parsed = await response.parse()
+    assert parsed.choices[0].message.content == "streamed body"
+    span = env.span()
+    assert span.name == "chat gpt-4o-mini"
+    assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in span.attributes
+    assert span.status.status_code != StatusCode.ERROR
+
+
+def test_with_streaming_response_body_stays_unread(env) -> None:
+    env.server.enqueue(chat_reply("streamed body", usage=(4, 2)))
+    with env.client().chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]) as response:
+        assert not response.http_response.is_closed  # we did not read it
+        lines = list(response.iter_lines())
+    assert any("streamed body" in line for line in lines)
+    span = env.span()
+    assert span.name == "chat gpt-4o-mini"
+    assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in span.attributes

@@ -49,26 +49,3 @@ def client_info(resource: Any) -> ClientInfo:
     except TypeError:
         pass
     return info
-
-
-# Raw-response wrappers: LegacyAPIResponse (1.x ``with_raw_response``, body read) and
-# (Async)APIResponse (2.x ``with_raw_response`` with the body read; ``with_streaming_response``
-# with the body unread).
-_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
-
-
-def is_raw(result: Any) -> bool:
-    return type(result).__name__ in _RAW_TYPES  # by name: hasattr() on pydantic is slow
-
-
-def unwrap_raw(result: Any) -> Any:
-    """The message behind a raw-response wrapper; None when it cannot be read without
-    changing what the application sees (an unread body, an async parse)."""
-    name = type(result).__name__
-    if name not in _RAW_TYPES:
-        return result
-    if name == "AsyncAPIResponse":
-        return None
-    if name == "APIResponse" and not getattr(result.http_response, "is_closed", False):
-        return None  # with_streaming_response: the body is the application's to read
-    return result.parse()  # cached by the SDK: the application gets the same object

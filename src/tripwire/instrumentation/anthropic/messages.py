@@ -8,11 +8,12 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put_number, string_list
+from tripwire._core.fields import get, given, put_number, sequence, string_list
 from tripwire._core.invocation import Request, Result
+from tripwire._core.stainless import is_raw, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
-from tripwire.instrumentation.anthropic.common import client_info, is_raw, unwrap_raw
+from tripwire.instrumentation.anthropic.common import client_info
 
 REFUSAL = "refusal"
 # stop_reason -> the finish reasons of the GenAI output-message schema (message JSON only;
@@ -49,9 +50,9 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
     if _json_output(kwargs):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
-    messages = _sequence(kwargs.get("messages"))
+    messages = sequence(kwargs.get("messages"))
     system = _system_texts(kwargs.get("system"))
-    tools = _sequence(kwargs.get("tools")) or None
+    tools = sequence(kwargs.get("tools")) or None
     stream = kwargs.get("stream")
     model = kwargs.get("model")
     return Request(
@@ -70,12 +71,6 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     )
 
 
-def _sequence(value: Any) -> list[Any]:
-    # The SDK takes any iterable: a generator must reach it unconsumed, so only lists and
-    # tuples are read (anything else is sent as is and simply not described).
-    return list(value) if isinstance(value, (list, tuple)) else []
-
-
 def _json_output(kwargs: dict[str, Any]) -> bool:
     if given(kwargs.get("output_format")):  # parse()/stream() with a type, or the beta dict
         return True
@@ -89,7 +84,7 @@ def _system_texts(system: Any) -> list[str]:
         return []
     if isinstance(system, str):
         return [system]
-    return [text for block in _sequence(system) if (text := get(block, "text"))]
+    return [text for block in sequence(system) if (text := get(block, "text"))]
 
 
 def declared_tools(tools: list[Any] | None) -> dict[str, Any] | None:

@@ -6,14 +6,14 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put_number, string_list
+from tripwire._core.fields import get, given, put_number, sequence, string_list
 from tripwire._core.invocation import Request, Result
+from tripwire._core.stainless import is_stream_result, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
     start_attributes,
     stream_requested,
-    unwrap_raw,
     usage_numbers,
 )
 
@@ -44,8 +44,8 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     output_type = _output_type(kwargs.get("response_format"))
     if output_type:
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
-    messages = kwargs.get("messages") or []
-    tools = kwargs.get("tools")
+    messages = sequence(kwargs.get("messages"))
+    tools = sequence(kwargs.get("tools"))
     return Request(
         operation=semconv.OP_CHAT,
         provider=provider,
@@ -56,7 +56,7 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         system_texts=[_text_of(get(m, "content")) for m in messages
                       if get(m, "role") in _SYSTEM_ROLES],
         input_messages=lambda: [_input_message(m) for m in messages],
-        tool_definitions=(lambda: list(tools)) if given(tools) and tools else None,
+        tool_definitions=(lambda: tools) if tools else None,
         prompt_text=lambda: "\n".join(_text_of(get(m, "content")) for m in messages),
     )
 
@@ -145,6 +145,8 @@ def _azure_filter_category(choice: Any) -> str | None:
 
 def parse_response(response: Any, request: Request) -> Result:
     response = unwrap_raw(response)
+    if response is None:
+        return Result()
     result = Result(response_id=get(response, "id"), response_model=get(response, "model"),
                     **usage_numbers(get(response, "usage"), "prompt_tokens", "completion_tokens",
                                     "prompt_tokens_details", "completion_tokens_details"))
@@ -264,6 +266,7 @@ class _ChoiceState:
         return [(e[0], e[1], "".join(e[2])) for _, e in sorted(self.tools.items())]
 
 
-MAPPING = CallMapping(build_request, parse_response, ChatStreamAccumulator)
+MAPPING = CallMapping(build_request, parse_response, ChatStreamAccumulator,
+                      is_stream=is_stream_result)
 # parse() never streams; it is wrapped only where it does not call create() itself.
 PARSE_MAPPING = CallMapping(build_request, parse_response, None)

@@ -74,17 +74,6 @@ def start_attributes(resource: Any) -> tuple[str, dict[str, Any]]:
     return provider, dict(server)
 
 
-_RAW_RESPONSE_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
-
-
-def unwrap_raw(result: Any) -> Any:
-    """``with_raw_response`` returns a wrapper; the parsed object carries the data."""
-    # Checked by type name: hasattr() on a pydantic model is slow for missing attributes.
-    if type(result).__name__ in _RAW_RESPONSE_TYPES:
-        return result.parse()
-    return result
-
-
 def usage_numbers(usage: Any, input_key: str, output_key: str, input_details: str,
                   output_details: str) -> dict[str, Any]:
     if usage is None:

@@ -7,8 +7,9 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.fields import get, given, put_number
 from tripwire._core.invocation import Request, Result
+from tripwire._core.stainless import unwrap_raw
 from tripwire._core.wrapping import CallMapping
-from tripwire.instrumentation.openai.common import start_attributes, unwrap_raw
+from tripwire.instrumentation.openai.common import start_attributes
 
 
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
@@ -23,6 +24,8 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
 
 def parse_response(response: Any, request: Request) -> Result:
     response = unwrap_raw(response)
+    if response is None:
+        return Result()
     usage = get(response, "usage")
     return Result(response_model=get(response, "model"),
                   input_tokens=get(usage, "prompt_tokens"))

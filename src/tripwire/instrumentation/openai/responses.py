@@ -6,14 +6,14 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put, put_number
+from tripwire._core.fields import get, given, put, put_number, sequence
 from tripwire._core.invocation import Request, Result
+from tripwire._core.stainless import is_stream_result, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
     start_attributes,
     stream_requested,
-    unwrap_raw,
     usage_numbers,
 )
 
@@ -39,7 +39,9 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
             conversation if isinstance(conversation, str) else get(conversation, "id"))
     instructions = kwargs.get("instructions")
     items = kwargs.get("input")
-    tools = kwargs.get("tools")
+    if not isinstance(items, str):
+        items = sequence(items)  # a generator must reach the SDK unconsumed
+    tools = sequence(kwargs.get("tools"))
     system = instructions if isinstance(instructions, str) and instructions else None
     return Request(
         operation=semconv.OP_CHAT,
@@ -51,7 +53,7 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         system_texts=[system] if system else [],
         input_messages=lambda: _input_messages(items),
         system_instructions=(lambda: [content.text_part(system)]) if system else None,
-        tool_definitions=(lambda: list(tools)) if given(tools) and tools else None,
+        tool_definitions=(lambda: tools) if tools else None,
         prompt_text=lambda: (system or "") + "\n" + _plain_text(items),
     )
 
@@ -105,6 +107,8 @@ def _input_messages(items: Any) -> list[dict[str, Any]]:
 
 def parse_response(response: Any, request: Request) -> Result:
     response = unwrap_raw(response)
+    if response is None:
+        return Result()
     usage = usage_numbers(get(response, "usage"), "input_tokens", "output_tokens",
                           "input_tokens_details", "output_tokens_details")
     result = Result(response_id=get(response, "id"), response_model=get(response, "model"),
@@ -195,5 +199,6 @@ class ResponsesStreamAccumulator:
         return result
 
 
-MAPPING = CallMapping(build_request, parse_response, ResponsesStreamAccumulator)
+MAPPING = CallMapping(build_request, parse_response, ResponsesStreamAccumulator,
+                      is_stream=is_stream_result)
 PARSE_MAPPING = CallMapping(build_request, parse_response, None)

@@ -1,0 +1,38 @@
+"""Shapes shared by the Stainless-generated SDKs (``openai``, ``anthropic``).
+
+``with_raw_response`` and ``with_streaming_response`` hand back wrappers around the HTTP
+response instead of the parsed object. Reading them must not change what the application
+sees, so only a body the SDK has already read is parsed (the SDK caches the parse).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# LegacyAPIResponse (openai/anthropic 1.x ``with_raw_response``, body read);
+# (Async)APIResponse (``with_raw_response`` with the body read, or ``with_streaming_response``
+# with the body unread).
+_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
+def is_raw(result: Any) -> bool:
+    return type(result).__name__ in _RAW_TYPES  # by name: hasattr() on pydantic is slow
+
+
+def unwrap_raw(result: Any) -> Any:
+    """The parsed object behind a raw-response wrapper; None when it cannot be read without
+    changing what the application sees (an unread body, an async parse)."""
+    name = type(result).__name__
+    if name not in _RAW_TYPES:
+        return result
+    if name == "AsyncAPIResponse":
+        return None  # parse() is a coroutine: nothing to await it in a sync step
+    http_response = getattr(result, "http_response", None)
+    if name == "APIResponse" and not getattr(http_response, "is_closed", False):
+        return None  # with_streaming_response: the body is the application's to read
+    return result.parse()
+
+
+def is_stream_result(result: Any, request: Any) -> bool:
+    """A requested stream, unless the SDK returned a raw wrapper (the app reads its events)."""
+    return bool(request.stream) and not is_raw(result)
