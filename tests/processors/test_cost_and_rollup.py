@@ -201,3 +201,37 @@ def test_every_bundled_model_agrees_with_calc_price() -> None:
             assert abs(got - ref) < Decimal("1e-12"), (provider.id, model.id)
             checked += 1
     assert checked > 1000
+
+
+def test_tiered_prices_agree_with_calc_price_across_the_tiers() -> None:
+    """Long-context tiers (Claude, Gemini…) take the shortcut too: the tier the total input
+    crosses applies to every token, as in genai-prices."""
+    import random
+    from datetime import datetime, timezone
+
+    from genai_prices import data_snapshot
+
+    from tripwire.processors.prices import Price, _flat_rates
+    from tripwire.processors.prices import Usage as TWUsage
+
+    rnd = random.Random(11)
+    when = datetime.now(timezone.utc)
+    tiered = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            rates = _flat_rates(model.get_prices(when))
+            if not rates or not any(type(r).__name__ == "TieredPrices" for r in rates):
+                continue
+            tiered += 1
+            for inp in (rnd.randint(0, 150_000), rnd.randint(200_001, 1_500_000)):
+                cr = rnd.randint(0, inp // 2)
+                cw = rnd.randint(0, (inp - cr) // 4)
+                out = rnd.randint(0, 4000)
+                ref = model.calc_price(Usage(input_tokens=inp, output_tokens=out,
+                                             cache_read_tokens=cr or None,
+                                             cache_write_tokens=cw or None),
+                                       provider, genai_request_timestamp=when).total_price
+                got = Price("price_table", None, gp_provider=provider, gp_model=model).cost(
+                    TWUsage(inp, out, cr, cw), when)
+                assert abs(got - ref) < Decimal("1e-12"), (provider.id, model.id, inp)
+    assert tiered > 10

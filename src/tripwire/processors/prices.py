@@ -133,7 +133,8 @@ class Price:
         model_price = self.gp_model.get_prices(when_or_now)
         rates = _flat_rates(model_price)
         if rates is not None:  # the arithmetic of genai-prices, without its generic machinery
-            rate_in, rate_out, rate_read, rate_write = rates
+            # Tiered rates: the tier that the total input crosses applies to every token.
+            rate_in, rate_out, rate_read, rate_write = (_at_tier(rate, inp) for rate in rates)
             cr, cw = usage.cache_read_tokens, usage.cache_write_tokens
             read = rate_read if rate_read is not None else rate_in
             write = rate_write if rate_write is not None else rate_in
@@ -163,16 +164,39 @@ _FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"
 _flat_cache: dict[int, tuple[Any, tuple[Decimal | None, ...] | None]] = {}
 
 
+def _plain_or_tiered(rate: Any) -> bool:
+    """A Decimal, or genai-prices' TieredPrices (a Decimal base, Decimal prices from int
+    thresholds: e.g. Claude's and Gemini's long-context prices)."""
+    if isinstance(rate, Decimal):
+        return True
+    tiers = getattr(rate, "tiers", None)
+    return (type(rate).__name__ == "TieredPrices" and isinstance(rate.base, Decimal)
+            and isinstance(tiers, list)
+            and all(isinstance(t.price, Decimal) and type(t.start) is int for t in tiers))
+
+
+def _at_tier(rate: Any, total_input: int) -> Any:
+    """The rate for this request: a tier applies to all tokens once the total input tokens
+    exceed its start (genai-prices' threshold model)."""
+    if rate is None or isinstance(rate, Decimal):
+        return rate
+    for tier in reversed(rate.tiers):
+        if total_input > tier.start:
+            return tier.price
+    return rate.base
+
+
 def _flat_rates(model_price: Any) -> tuple[Any, ...] | None:
-    """(input, output, cache read, cache write) per MTok when they are plain numbers and
-    nothing else on the price applies to token usage; None: use genai-prices' calc_price."""
+    """(input, output, cache read, cache write) per MTok when they are plain or tiered
+    numbers and nothing else on the price applies to token usage; None: use genai-prices'
+    calc_price."""
     cached = _flat_cache.get(id(model_price))
     if cached is not None and cached[0] is model_price:
         return cached[1]
     values = {k: v for k, v in vars(model_price).items() if v is not None}
     rates: tuple[Any, ...] | None = tuple(values.get(k) for k in _FLAT_KEYS)
     if (set(values) - set(_FLAT_KEYS) - _ZERO_FOR_TOKEN_USAGE
-            or any(r is not None and not isinstance(r, Decimal) for r in rates or ())
+            or any(r is not None and not _plain_or_tiered(r) for r in rates or ())
             or values.get("input_mtok") is None):
         rates = None
     elif rates is not None:
