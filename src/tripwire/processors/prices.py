@@ -264,10 +264,32 @@ def load_overlay(path: str) -> tuple[OverlayEntry, ...]:
     return tuple(entries)
 
 
+# genai-prices memoises every lookup, hit or miss, keyed by the model name, with no bound:
+# a process seeing ever new model names (fine-tunes, deployments, ids) would grow forever.
+# Our PriceBook cache is the bounded one; past this size the library's memos are dropped.
+_GENAI_MEMO_LIMIT = 4096
+_GENAI_MEMOS = ("_lookup_cache", "_provider_cache", "_provider_misses")
+
+
+def _bound_genai_memos(snapshot: Any) -> None:
+    for name in _GENAI_MEMOS:
+        memo = getattr(snapshot, name, None)
+        if memo is not None and hasattr(memo, "clear") and len(memo) > _GENAI_MEMO_LIMIT:
+            memo.clear()
+
+
 def _genai_lookup(provider: str | None, model: str) -> tuple[Any, Any] | None:
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
+    try:
+        return _genai_find(snapshot, data_snapshot, provider, model)
+    finally:
+        _bound_genai_memos(snapshot)
+
+
+def _genai_find(snapshot: Any, data_snapshot: Any, provider: str | None,
+                model: str) -> tuple[Any, Any] | None:
     ids = PROVIDER_IDS.get(provider or "") or ((provider,) if provider else ())
     for provider_id in ids:
         try:
