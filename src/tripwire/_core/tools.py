@@ -55,14 +55,33 @@ def check_tool_calls(
     return report
 
 
+# id(schema) -> (schema, validator): apps usually pass the same tool definitions on every
+# call, and building a validator costs about as much as validating. Bounded; the schema is
+# kept referenced so that its id cannot be reused while cached.
+_validators: dict[int, tuple[Any, Any]] = {}
+_VALIDATORS_MAX = 256
+
+
+def _validator(schema: Any) -> Any:
+    import jsonschema
+
+    cached = _validators.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    if len(_validators) >= _VALIDATORS_MAX:
+        _validators.clear()
+    _validators[id(schema)] = (schema, validator)
+    return validator
+
+
 def _valid(instance: Any, schema: Any) -> bool:
     try:
-        import jsonschema
+        import jsonschema  # noqa: F401
     except ImportError:  # jsonschema is a dependency; stay correct without it anyway
         return isinstance(instance, dict) or not isinstance(schema, dict)
     try:
-        cls = jsonschema.validators.validator_for(schema)
-        return bool(cls(schema).is_valid(instance))
+        return bool(_validator(schema).is_valid(instance))
     except Exception:  # a broken declared schema is the app's business, not a model error
         return True
 
