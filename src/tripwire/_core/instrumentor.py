@@ -7,6 +7,7 @@ must not forget what the first one wrapped).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection
 from typing import Any
 
@@ -16,6 +17,17 @@ from opentelemetry.instrumentation.utils import unwrap
 from tripwire._core.guard import guard
 
 Wrapped = list[tuple[Any, str]]
+
+
+def resolve(modules: tuple[str, ...] | str, name: str) -> Any:
+    """``name`` from the first of ``modules`` that has it; None when none does (another
+    library version: the target is skipped)."""
+    for module in (modules,) if isinstance(modules, str) else modules:
+        try:
+            return getattr(importlib.import_module(module), name)
+        except Exception:
+            continue
+    return None
 
 
 class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]

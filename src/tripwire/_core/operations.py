@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from tripwire import semconv
 from tripwire._core import content
 from tripwire._core.guard import guard, log_failure
+from tripwire._core.instrumentor import resolve
 from tripwire._core.telemetry import _histogram, make_telemetry
 from tripwire._core.tools import arguments_hash
 from tripwire.settings import get_settings
@@ -560,22 +561,13 @@ def as_int(value: Any) -> int | None:
 Target = tuple[str, str, str, Callable[[Callable[..., Any]], OperationMapping]]
 
 
-def _resolve(module: str, name: str) -> Any:
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except Exception:  # missing module/class (other library version): skip the target
-        return None
-
-
 def wrap_targets(targets: Sequence[Target], telemetry: OperationTelemetry) -> list[tuple[Any, str]]:
     """Wrap every target that exists in the installed library version; returns what was wrapped."""
     import wrapt
 
     wrapped: list[tuple[Any, str]] = []
     for module, class_name, method, factory in targets:
-        owner = _resolve(module, class_name)
+        owner = resolve(module, class_name)
         if owner is None:
             continue
         original = owner.__dict__.get(method)

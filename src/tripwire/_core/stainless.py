@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tripwire._core.stream import close_proxied
+
 # LegacyAPIResponse (openai/anthropic 1.x ``with_raw_response``, body read);
 # (Async)APIResponse (``with_raw_response`` with the body read, or ``with_streaming_response``
 # with the body unread).
@@ -36,3 +38,21 @@ def unwrap_raw(result: Any) -> Any:
 def is_stream_result(result: Any, request: Any) -> bool:
     """A requested stream, unless the SDK returned a raw wrapper (the app reads its events)."""
     return bool(request.stream) and not is_raw(result)
+
+
+# The SDKs' stream helpers close the HTTP response, not the stream we handed them; these
+# ``close`` hooks end our span too (their iteration already goes through our proxy).
+def helper_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        close_proxied(getattr(instance, "_raw_stream", None))
+
+
+async def helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        pending = close_proxied(getattr(instance, "_raw_stream", None))
+        if pending is not None:
+            await pending

@@ -12,7 +12,6 @@ the SDK's own retries. ``messages.count_tokens`` is not an LLM call and is left 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import weakref
 from collections.abc import Callable
@@ -23,10 +22,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from tripwire._core.guard import guard
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import current_call
 from tripwire._core.retries import RETRY_METHOD, hook_retries
-from tripwire._core.stream import StreamProxy, close_proxied
+from tripwire._core.stainless import helper_aclose, helper_close
+from tripwire._core.stream import StreamProxy
 from tripwire._core.telemetry import Telemetry, make_telemetry
 from tripwire._core.wrapping import CallMapping, Wrapper, make_wrapper, wrap_method
 from tripwire.instrumentation.anthropic import messages
@@ -65,15 +65,6 @@ _HELPERS: tuple[tuple[str, str, str], ...] = (
 # Managers of older SDKs whose stream adopts our proxy on enter; proxies not yet adopted.
 _ADOPTING: set[type] = set()
 _SENT: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def _resolve(modules: tuple[str, ...] | str, name: str) -> Any:
-    for module in (modules,) if isinstance(modules, str) else modules:
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-    return None
 
 
 # --- the stream() helper -------------------------------------------------------------------
@@ -168,22 +159,6 @@ def _closes_response(stream_class: type) -> bool:
         return True
 
 
-def _helper_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        close_proxied(getattr(instance, "_raw_stream", None))
-
-
-async def _helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        pending = close_proxied(getattr(instance, "_raw_stream", None))
-        if pending is not None:
-            await pending
-
-
 def _helper_proxy(manager: Any) -> StreamProxy | None:
     for key, stream in vars(manager).items():
         if key.endswith("__stream") and stream is not None:
@@ -245,7 +220,7 @@ class _TracerGate(wrapt.ObjectProxy):  # type: ignore[misc]
 
 
 def _gate_sdk_tracer() -> Any:
-    owner = _resolve("anthropic._base_client", "BaseClient")
+    owner = resolve("anthropic._base_client", "BaseClient")
     if owner is None or not isinstance(owner.__dict__.get("_tracer"), property):
         return None  # an SDK without spans of its own
     owner._tracer = _TracerGate(owner.__dict__["_tracer"])
@@ -275,18 +250,18 @@ class AnthropicInstrumentor(TripwireInstrumentor):
             wrapped.append((owner, name))
 
         for modules, class_name, method, mapping in _TARGETS:
-            owner = _resolve(modules, class_name)
+            owner = resolve(modules, class_name)
             if owner is not None and method in owner.__dict__:
                 wrap(owner, method, mapping)
         helper = _stream_helper(make_wrapper(telemetry, messages.STREAM_MAPPING, False),
                                 make_wrapper(telemetry, messages.STREAM_MAPPING, True))
         for modules, class_name in _STREAM_HELPERS:
-            owner = _resolve(modules, class_name)
+            owner = resolve(modules, class_name)
             if owner is not None and "stream" in owner.__dict__:
                 wrap(owner, "stream", helper)
         for module, manager_name, stream_name in _HELPERS:
-            manager = _resolve(module, manager_name)
-            stream = _resolve(module, stream_name)
+            manager = resolve(module, manager_name)
+            stream = resolve(module, stream_name)
             if manager is None or stream is None:
                 continue
             is_async = "__aexit__" in manager.__dict__
@@ -296,10 +271,10 @@ class AnthropicInstrumentor(TripwireInstrumentor):
             if _closes_response(stream) and "close" in stream.__dict__:
                 enter_name = "__aenter__" if is_async else "__enter__"
                 wrap(manager, enter_name, _manager_aenter if is_async else _manager_enter)
-                wrap(stream, "close", _helper_aclose if is_async else _helper_close)
+                wrap(stream, "close", helper_aclose if is_async else helper_close)
                 _ADOPTING.add(manager)
         for class_name in ("SyncAPIClient", "AsyncAPIClient"):
-            owner = _resolve("anthropic._base_client", class_name)
+            owner = resolve("anthropic._base_client", class_name)
             if owner is not None and hook_retries(owner):
                 wrapped.append((owner, RETRY_METHOD))
         with guard("anthropic tracer gate"):

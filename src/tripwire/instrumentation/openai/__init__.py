@@ -12,14 +12,13 @@ async, streaming and not — plus the SDK's own retries.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import wrapt
 
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.retries import RETRY_METHOD, hook_retries
-from tripwire._core.stream import close_proxied
+from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.telemetry import make_telemetry
 from tripwire._core.wrapping import CallMapping, wrap_method
 from tripwire.instrumentation.openai import chat, embeddings, responses
@@ -48,29 +47,6 @@ _HELPER_STREAMS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _resolve(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _helper_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        close_proxied(getattr(instance, "_raw_stream", None))
-
-
-async def _helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        pending = close_proxied(getattr(instance, "_raw_stream", None))
-        if pending is not None:
-            await pending
-
-
 class OpenAIInstrumentor(TripwireInstrumentor):
     """Instruments the ``openai`` SDK with GenAI semconv spans, metrics and tripwire flags."""
 
@@ -82,19 +58,19 @@ class OpenAIInstrumentor(TripwireInstrumentor):
         )
         wrapped: Wrapped = []
         for module, class_name, method, mapping in _TARGETS:
-            owner = _resolve(module, class_name)
+            owner = resolve(module, class_name)
             if owner is not None and hasattr(owner, method):
                 wrap_method(owner, method, telemetry, mapping)
                 wrapped.append((owner, method))
         for module, class_name in _HELPER_STREAMS:
-            owner = _resolve(module, class_name)
+            owner = resolve(module, class_name)
             if owner is not None:
                 is_async = class_name.startswith("Async")
                 wrapt.wrap_function_wrapper(owner, "close",
-                                            _helper_aclose if is_async else _helper_close)
+                                            helper_aclose if is_async else helper_close)
                 wrapped.append((owner, "close"))
         for class_name in ("SyncAPIClient", "AsyncAPIClient"):
-            owner = _resolve("openai._base_client", class_name)
+            owner = resolve("openai._base_client", class_name)
             if owner is not None and hook_retries(owner):
                 wrapped.append((owner, RETRY_METHOD))
         return wrapped
