@@ -29,7 +29,8 @@ from tripwire.testing.anthropic_server import (
     anthropic_tool_use,
 )
 
-from .conftest import API_KEY, ARGS, MODEL, all_values
+from ..telemetry_env import all_values
+from .conftest import API_KEY, ARGS, MODEL
 
 SYSTEM = [{"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in French."}]
 CONVERSATION = [

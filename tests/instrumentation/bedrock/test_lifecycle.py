@@ -21,7 +21,8 @@ from tripwire.testing.bedrock_server import (
     bedrock_tool_use,
 )
 
-from .conftest import HAIKU, SECRETS, all_values
+from ..telemetry_env import all_values
+from .conftest import HAIKU, SECRETS
 
 CONVERSATION = [
     {"role": "user", "content": [{"text": "Weather in Paris? Mail jane@example.com"}]},

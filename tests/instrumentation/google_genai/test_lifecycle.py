@@ -20,7 +20,8 @@ from tripwire.testing.gemini_server import (
     gemini_thought,
 )
 
-from .conftest import API_KEY, Env, all_values
+from ..telemetry_env import all_values
+from .conftest import API_KEY, Env
 
 CONTENTS = [
     types.Content(role="user", parts=[types.Part(text="My email is jane@example.com")]),

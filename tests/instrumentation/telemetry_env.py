@@ -1,0 +1,74 @@
+"""What every instrumentor's test environment shares: in-memory span and metric pipelines,
+the instrumentor installed on them, and readers for what they recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tripwire._core.guard import reset_failure_log
+from tripwire.settings import set_settings
+
+
+@dataclass
+class TelemetryEnv:
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    instrumentor: Any
+
+    def spans(self) -> tuple[ReadableSpan, ...]:
+        return self.exporter.get_finished_spans()
+
+    def span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def points(self, name: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        out: list[Any] = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        out.extend(metric.data.data_points)
+        return out
+
+
+def all_values(span: ReadableSpan) -> str:
+    """Every attribute and event attribute of a span as one string (for leak checks)."""
+    parts = [json.dumps(dict(span.attributes or {}), default=str)]
+    parts += [json.dumps(dict(e.attributes or {}), default=str) for e in span.events]
+    return " ".join(parts)
+
+
+@contextmanager
+def instrumented(instrumentor_class: type) -> Iterator[dict[str, Any]]:
+    """Default settings, fresh pipelines, ``instrumentor_class`` installed on them; yields
+    the :class:`TelemetryEnv` fields. Uninstruments and resets settings afterwards."""
+    set_settings(None)
+    reset_failure_log()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = instrumentor_class()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        yield {"exporter": exporter, "reader": reader, "tracer_provider": tracer_provider,
+               "meter_provider": meter_provider, "instrumentor": instrumentor}
+    finally:
+        instrumentor.uninstrument()
+        set_settings(None)
