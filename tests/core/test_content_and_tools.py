@@ -112,3 +112,23 @@ def test_fallback_when_no_encoding_loads(monkeypatch) -> None:
     finally:
         monkeypatch.undo()
         counter_for.cache_clear()
+
+
+def test_message_json_over_the_cap_stays_valid_json() -> None:
+    import json
+
+    from tripwire.settings import Settings
+
+    settings = Settings(content_max_length=50)
+    messages = [content.message("user", [content.text_part(f"message {i} " + "x" * 45)])
+                for i in range(20)]
+    text = content.to_json(messages, settings)
+    assert len(text) <= 200
+    kept = json.loads(text)  # valid JSON, not a cut string
+    assert isinstance(kept, list) and kept
+    # the newest messages are the ones kept
+    assert kept[-1]["parts"][0]["content"].startswith("message 19")
+    # one huge text alone is shortened, not cut mid-JSON
+    single = json.loads(content.to_json({"role": "user", "parts": [
+        content.text_part("y" * 10_000)]}, settings))
+    assert single["parts"][0]["content"].endswith(content.TRUNCATED)

@@ -32,15 +32,48 @@ def clean_text(text: Any, settings: Settings | None = None) -> str:
 
 
 def to_json(value: Any, settings: Settings | None = None) -> str:
-    """Serialise captured structures; the whole string is capped as well as each text."""
+    """Serialise captured structures; the whole string is capped as well as each text.
+
+    The result is always valid JSON (backends parse these attributes): past the cap the
+    texts inside are shortened further, then the oldest list items dropped.
+    """
     settings = settings or get_settings()
-    text = json.dumps(_clean(value, settings), ensure_ascii=False, default=str,
-                      separators=(",", ":"))
+    cleaned = _clean(value, settings)
+    text = _dumps(cleaned)
     # A hard cap for the serialised form: many parts can each be under the limit.
     hard_cap = settings.content_max_length * 4
-    if len(text) > hard_cap:
-        text = text[:hard_cap] + TRUNCATED
-    return text
+    if len(text) <= hard_cap:
+        return text
+    # Over the cap: shorter texts first, then the oldest list items, then ever shorter texts.
+    limit = max(settings.content_max_length // 4, 16)
+    cleaned = _shorten(cleaned, limit)
+    text = _dumps(cleaned)
+    if len(text) > hard_cap and isinstance(cleaned, list):
+        sizes = [len(_dumps(item)) + 1 for item in cleaned]
+        total, start = sum(sizes) + 1, 0
+        while start < len(cleaned) - 1 and total > hard_cap:
+            total -= sizes[start]
+            start += 1
+        cleaned = cleaned[start:]
+        text = _dumps(cleaned)
+    while len(text) > hard_cap and limit > 1:
+        limit //= 4
+        text = _dumps(_shorten(cleaned, limit))
+    return text if len(text) <= hard_cap else _dumps(TRUNCATED)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _shorten(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + TRUNCATED
+    if isinstance(value, dict):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value]
+    return value
 
 
 def _clean(value: Any, settings: Settings) -> Any:
