@@ -20,12 +20,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core import content
-from tripwire._core.fields import put_number, string_list
+from tripwire._core.fields import get, put_number, string_list
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
-from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.anthropic.wire import (
+    Dialect,
+    MessageEvents,
+    describe_request,
+    parse_message,
+    usage_numbers,
+)
 from tripwire.instrumentation.bedrock.common import (
     PROVIDER,
     call_args,
@@ -187,38 +192,13 @@ GENERIC_MAPPING = CallMapping(build_generic_request, parse_generic_response,
 
 
 # --- the Anthropic Messages body ---------------------------------------------------------------
+# The format is mapped once, in tripwire.instrumentation.anthropic.wire (shared with the
+# anthropic instrumentor); what is here is Bedrock's: the body bytes, the chunk framing, the
+# guardrail action, the invocation metrics, header usage and request ids.
 
-def _anthropic_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(b.get("text") or "" for b in value
-                       if isinstance(b, Mapping) and b.get("type") == "text")
-    return ""
-
-
-def anthropic_parts(blocks: Any) -> list[dict[str, Any]]:
-    if isinstance(blocks, str):
-        return [content.text_part(blocks)]
-    parts: list[dict[str, Any]] = []
-    for block in blocks if isinstance(blocks, list) else ():
-        if not isinstance(block, Mapping):
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            parts.append(content.text_part(block.get("text")))
-        elif kind == "tool_use":
-            parts.append(content.tool_call_part(block.get("id"), block.get("name"),
-                                                block.get("input")))
-        elif kind == "tool_result":
-            body = block.get("content")
-            parts.append(content.tool_response_part(
-                block.get("tool_use_id"), _anthropic_text(body) if isinstance(body, list) else body))
-        elif kind == "thinking":
-            parts.append({"type": "reasoning", "content": block.get("thinking")})
-        else:  # images, documents, redacted thinking: kind only
-            parts.append({"type": kind or "unknown"})
-    return parts
+# Bedrock reports the stop reason as sent in the output message (as for Converse), and every
+# refusal with the source finish_reason.
+BEDROCK = Dialect(schema_finish=False, details_source=semconv.REFUSAL_SOURCE_FINISH_REASON)
 
 
 def build_anthropic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -227,48 +207,15 @@ def build_anthropic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str
     if body is None or not isinstance(body.get("messages"), list):
         # The substring pre-check matched something else: read what any body gives.
         return build_generic_request(client, args, kwargs)
-    put_number(attrs, semconv.GEN_AI_REQUEST_MAX_TOKENS, body.get("max_tokens"))
-    put_number(attrs, semconv.GEN_AI_REQUEST_TEMPERATURE, body.get("temperature"))
-    put_number(attrs, semconv.GEN_AI_REQUEST_TOP_P, body.get("top_p"))
-    put_number(attrs, semconv.GEN_AI_REQUEST_TOP_K, body.get("top_k"))
-    stops = string_list(body.get("stop_sequences"))
-    if stops:
-        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
-    messages = [m for m in body["messages"] if isinstance(m, Mapping)]
-    system = _anthropic_text(body.get("system"))
-    tools = body.get("tools")
-    tools = [t for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
-    declared = {t["name"]: t.get("input_schema") for t in tools
-                if isinstance(t.get("name"), str) and "input_schema" in t}
     return Request(
         operation=semconv.OP_CHAT,
         provider=PROVIDER,
         model=model,
         attributes=attrs,
         stream=stream,
-        # server tools (web search…) have no schema: with only those, nothing is "unknown"
-        declared_tools=declared or None,
-        system_texts=[system] if system else [],
-        input_messages=lambda: [content.message(m.get("role") or "user",
-                                                anthropic_parts(m.get("content")))
-                                for m in messages],
-        system_instructions=(lambda: [content.text_part(system)]) if system else None,
-        tool_definitions=(lambda: [_tool_definition(t) for t in tools]) if tools else None,
-        prompt_text=lambda: "\n".join([system, *(_anthropic_text(m.get("content"))
-                                                 for m in messages)]),
         error_type=error_code,
+        **describe_request(attrs, body, body["messages"]),
     )
-
-
-def _tool_definition(tool: Mapping[str, Any]) -> dict[str, Any]:
-    definition: dict[str, Any] = {"type": "function" if "input_schema" in tool
-                                  else str(tool.get("type") or "function"),
-                                  "name": tool.get("name")}
-    if tool.get("description"):
-        definition["description"] = tool["description"]
-    if "input_schema" in tool:
-        definition["parameters"] = tool["input_schema"]
-    return definition
 
 
 class _FailedBody:
@@ -305,35 +252,9 @@ def _take_body(response: Any) -> bytes | None:
     return data if isinstance(data, bytes) else None
 
 
-def _anthropic_refusal(result: Result, stop: Any, details: Any) -> None:
-    if stop == "refusal":
-        result.refusal = True
-        result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
-        category = details.get("category") if isinstance(details, Mapping) else None
-        if isinstance(category, str) and category:
-            result.refusal_category = category
-
-
-def _anthropic_result(result: Result, message: Mapping[str, Any], usage: Any,
-                      blocks: list[dict[str, Any]], stop: Any, details: Any) -> None:
-    if isinstance(message.get("id"), str) and message["id"]:
-        result.response_id = message["id"]  # the message id; the request id stays in aws.request_id
-    if isinstance(message.get("model"), str) and message["model"]:
-        result.response_model = message["model"]
-    if isinstance(stop, str) and stop:
-        result.finish_reasons.append(stop)
-    if isinstance(usage, Mapping):
-        set_usage(result, usage.get("input_tokens"), usage.get("output_tokens"),
-                  usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens"))
-    for block in blocks:
-        if block.get("type") == "tool_use":
-            result.tool_calls.append(RequestedToolCall(block.get("id"), block.get("name") or "",
-                                                       block.get("input")))
-    _anthropic_refusal(result, stop, details)
-    finish = stop if isinstance(stop, str) else None
-    result.output_messages = lambda: [content.message("assistant", anthropic_parts(blocks),
-                                                      finish)]
-    result.output_text = lambda: _anthropic_text(blocks)
+def _anthropic_usage(usage: Any, start_usage: Any = None) -> dict[str, Any]:
+    return usage_numbers(usage if isinstance(usage, Mapping) else None,
+                         start_usage if isinstance(start_usage, Mapping) else None)
 
 
 def parse_anthropic_response(response: Any, request: Request) -> Result:
@@ -345,28 +266,21 @@ def parse_anthropic_response(response: Any, request: Request) -> Result:
     message = json.loads(data)
     if not isinstance(message, dict) or message.get("type") != "message":
         return result
-    blocks = message.get("content")
-    blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
-    _anthropic_result(result, message, message.get("usage"), blocks, message.get("stop_reason"),
-                      message.get("stop_details"))
+    # the message id is the response id; the request id stays in aws.request_id
+    parse_message(result, message, BEDROCK, _anthropic_usage(message.get("usage")))
     # A guardrail on InvokeModel says so in the body, not in the stop reason.
     if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
         mark_refusal(result, "guardrail_intervened", message.get("amazon-bedrock-trace"))
     return result
 
 
-class AnthropicStreamAccumulator:
+class AnthropicStreamAccumulator(MessageEvents):
     """Folds the Anthropic events carried base64-encoded in ``chunk`` events."""
 
-    __slots__ = ("_blocks", "_details", "_guardrail", "_message", "_metrics", "_stop",
-                 "_usage", "request_id")
+    __slots__ = ("_guardrail", "_metrics", "request_id")
 
     def __init__(self, request: Request) -> None:
-        self._message: dict[str, Any] = {}
-        self._blocks: dict[int, dict[str, Any]] = {}
-        self._usage: dict[str, Any] = {}
-        self._stop: Any = None
-        self._details: Any = None
+        super().__init__()
         self._metrics: Any = None
         self._guardrail: Any = None
         self.request_id: str | None = None
@@ -378,55 +292,19 @@ class AnthropicStreamAccumulator:
         payload = json.loads(data)
         if not isinstance(payload, dict):
             return
-        kind = payload.get("type")
-        index = payload.get("index")
-        index = index if isinstance(index, int) else 0
-        if kind == "content_block_delta":
-            block = self._blocks.get(index)
-            delta = payload.get("delta") or {}
-            if block is None:
-                block = self._blocks[index] = {"type": "text", "text": ""}
-            kind = delta.get("type")
-            if kind == "text_delta":
-                block["text"] = (block.get("text") or "") + (delta.get("text") or "")
-            elif kind == "input_json_delta":
-                block.setdefault("_json", []).append(delta.get("partial_json") or "")
-            elif kind == "thinking_delta":
-                block["thinking"] = (block.get("thinking") or "") + (delta.get("thinking") or "")
-        elif kind == "content_block_start":
-            self._blocks[index] = dict(payload.get("content_block") or {})
-        elif kind == "message_start":
-            message = payload.get("message") or {}
-            self._message = {"id": message.get("id"), "model": message.get("model")}
-            self._merge_usage(message.get("usage"))
-        elif kind == "message_delta":
-            delta = payload.get("delta") or {}
-            self._stop = delta.get("stop_reason")
-            self._details = delta.get("stop_details")
-            self._merge_usage(payload.get("usage"))
+        super().add(payload)
         if _METRICS_KEY in payload:
             self._metrics = payload[_METRICS_KEY]
         if payload.get("amazon-bedrock-guardrailAction") == "INTERVENED":
             self._guardrail = payload.get("amazon-bedrock-trace") or {}
-
-    def _merge_usage(self, usage: Any) -> None:
-        if isinstance(usage, Mapping):
-            self._usage.update((k, v) for k, v in usage.items() if v is not None)
 
     def result(self) -> Result:
         result = Result(response_id=self.request_id)
         if self.request_id:
             result.attributes[semconv.AWS_REQUEST_ID] = self.request_id
         _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
-        blocks: list[dict[str, Any]] = []
-        for _, block in sorted(self._blocks.items()):
-            block = dict(block)
-            pieces = block.pop("_json", None)
-            if pieces is not None:
-                block["input"] = "".join(pieces) or "{}"
-            blocks.append(block)
-        _anthropic_result(result, self._message, self._usage or None, blocks, self._stop,
-                          self._details)
+        self.apply(result, _anthropic_usage(self.delta_usage, get(self.message, "usage")),
+                   BEDROCK)
         if self._guardrail is not None:
             mark_refusal(result, "guardrail_intervened", self._guardrail)
         return result
