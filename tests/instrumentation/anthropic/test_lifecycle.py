@@ -103,6 +103,31 @@ def test_content_on_span(env) -> None:
     assert API_KEY not in all_values(env.span()) and "Bearer" not in all_values(env.span())
 
 
+def test_tool_definitions_follow_the_tool_definition_schema(env) -> None:
+    # custom tools become functions (input_schema -> parameters); server tools keep their type
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY)
+    env.client().messages.create(**ARGS, tools=[
+        {"name": "get_weather", "description": "Weather for a city",
+         "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}},
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}])
+    assert json.loads(env.span().attributes[sc.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "get_weather", "description": "Weather for a city",
+         "parameters": {"type": "object"}},
+        {"type": "web_search_20250305", "name": "web_search"}]
+
+
+def test_content_given_as_a_one_shot_iterable_reaches_the_api(env) -> None:
+    # describing the message must not consume what the SDK is about to send
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY)
+    blocks = (b for b in [{"type": "text", "text": "Hello there"}])
+    env.client().messages.create(model=MODEL, max_tokens=10,
+                                 messages=[{"role": "user", "content": blocks}])
+    sent = env.server.last_request.json["messages"]
+    assert sent == [{"role": "user", "content": [{"type": "text", "text": "Hello there"}]}]
+    assert json.loads(env.span().attributes[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": []}]
+
+
 def test_streamed_content_on_span(env) -> None:
     replace_settings(capture_content=ContentCapture.SPAN_ONLY)
     env.server.enqueue(anthropic_message(REPLY))

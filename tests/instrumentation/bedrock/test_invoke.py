@@ -11,6 +11,7 @@ from opentelemetry.trace import StatusCode
 
 from tripwire import semconv as sc
 from tripwire.instrumentation.bedrock import invoke
+from tripwire.settings import ContentCapture, replace_settings
 from tripwire.testing._http import json_reply
 from tripwire.testing.anthropic_server import (
     AnthropicUsage,
@@ -18,7 +19,11 @@ from tripwire.testing.anthropic_server import (
     anthropic_text,
     anthropic_tool_use,
 )
-from tripwire.testing.bedrock_server import bedrock_error, bedrock_invoke_anthropic
+from tripwire.testing.bedrock_server import (
+    bedrock_converse,
+    bedrock_error,
+    bedrock_invoke_anthropic,
+)
 
 from .conftest import HAIKU
 
@@ -190,3 +195,59 @@ def test_failed_body_read_reaches_the_app_unchanged() -> None:
         invoke._take_body(response)
     with pytest.raises(Boom, match="connection reset"):
         response["body"].read()  # what the app sees: the same failure, on its own read
+
+
+# --- the Anthropic body is mapped as the anthropic instrumentor maps it -----------------------
+
+def test_invoke_anthropic_client_tools_without_schema_are_declared(env) -> None:
+    # Anthropic-defined client tools (bash, text_editor) have a name but no input_schema:
+    # declared, so a call to them is not "unknown", and not schema-checked
+    env.server.enqueue(bedrock_invoke_anthropic([
+        anthropic_tool_use("bash", {"command": "ls"}, id="toolu_1"),
+        anthropic_tool_use("launch", {}, id="toolu_2")]))
+    env.client().invoke_model(modelId=HAIKU, body=_body(tools=[
+        {"name": "get_weather", "input_schema": {"type": "object"}},
+        {"type": "bash_20250124", "name": "bash"}]))
+    a = env.span().attributes
+    assert a[sc.TRIPWIRE_TOOL_CALL_NAMES] == ("bash", "launch")
+    assert a[sc.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES] == ("launch",)
+
+
+def test_invoke_anthropic_structured_output(env) -> None:
+    env.server.enqueue(bedrock_invoke_anthropic('{"city": "Paris"}'))
+    env.client().invoke_model(modelId=HAIKU, body=_body(output_config={"format": {
+        "type": "json_schema", "schema": {"type": "object"}}}))
+    assert env.span().attributes[sc.GEN_AI_OUTPUT_TYPE] == "json"
+
+
+def test_invoke_anthropic_system_blocks_as_converse_and_the_sdk_see_them(env) -> None:
+    # one system instruction per block, and the prompt hash of the same blocks sent through
+    # Converse (or the anthropic SDK)
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY)
+    client = env.client()
+    client.invoke_model(modelId=HAIKU, body=_body(system=[
+        {"type": "text", "text": "You are terse."},
+        {"type": "text", "text": "Answer in French.", "cache_control": {"type": "ephemeral"}}]))
+    env.server.enqueue(bedrock_converse("Oui."))
+    client.converse(modelId=HAIKU, messages=[{"role": "user", "content": [{"text": "Hi"}]}],
+                    system=[{"text": "You are terse."}, {"text": "Answer in French."}])
+    invoked, conversed = env.spans()
+    assert json.loads(invoked.attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "You are terse."},
+        {"type": "text", "content": "Answer in French."}]
+    assert (invoked.attributes[sc.TRIPWIRE_PROMPT_HASH]
+            == conversed.attributes[sc.TRIPWIRE_PROMPT_HASH])
+
+
+def test_invoke_anthropic_thinking_tokens(env) -> None:
+    env.server.enqueue(json_reply({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"},
+                    {"type": "text", "text": "42"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 40,
+                  "output_tokens_details": {"thinking_tokens": 30}}}))
+    env.client().invoke_model(modelId=HAIKU, body=_body())
+    a = env.span().attributes
+    assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 40
+    assert a[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 30
