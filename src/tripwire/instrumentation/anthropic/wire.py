@@ -188,7 +188,8 @@ def input_message(msg: Any) -> dict[str, Any]:
 
 # --- response -----------------------------------------------------------------------------
 
-def _count(value: Any) -> int | None:
+def token_count(value: Any) -> int | None:
+    """A token count: an int (not a bool), or its digits as a string (HTTP headers)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -211,16 +212,17 @@ def usage_numbers(usage: Any, start_usage: Any = None) -> dict[str, Any]:
         value = get(usage, key)
         return value if value is not None else get(start_usage, key)
 
-    fresh = _count(pick("input_tokens"))
-    cache_read = _count(pick("cache_read_input_tokens"))
-    cache_write = _count(pick("cache_creation_input_tokens"))
+    fresh = token_count(pick("input_tokens"))
+    cache_read = token_count(pick("cache_read_input_tokens"))
+    cache_write = token_count(pick("cache_creation_input_tokens"))
     total = None
     if fresh is not None:
         total = fresh + (cache_read or 0) + (cache_write or 0)
-    return {"input_tokens": total, "output_tokens": _count(pick("output_tokens")),
+    return {"input_tokens": total, "output_tokens": token_count(pick("output_tokens")),
             "cache_read_tokens": cache_read, "cache_creation_tokens": cache_write,
             # recent API versions break thinking tokens out of output_tokens (included there)
-            "reasoning_tokens": _count(get(pick("output_tokens_details"), "thinking_tokens"))}
+            "reasoning_tokens": token_count(get(pick("output_tokens_details"),
+                                                "thinking_tokens"))}
 
 
 def stop_details(obj: Any) -> Any:

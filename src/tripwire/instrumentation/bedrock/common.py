@@ -10,6 +10,7 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.fields import server_address_port
 from tripwire._core.invocation import Result
+from tripwire.instrumentation.anthropic.wire import token_count
 
 PROVIDER = semconv.PROVIDER_AWS_BEDROCK
 _MAX_CACHED_ENDPOINTS = 256
@@ -80,24 +81,14 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def set_usage(result: Result, inputs: Any, outputs: Any, cache_read: Any,
               cache_write: Any) -> None:
     """Bedrock (like Anthropic) counts input tokens *without* the cache reads and writes;
     semconv's ``gen_ai.usage.input_tokens`` includes them, so they are added up here."""
-    inp, read, write = _int(inputs), _int(cache_read), _int(cache_write)
+    inp, read, write = token_count(inputs), token_count(cache_read), token_count(cache_write)
     if inp is not None:
         result.input_tokens = inp + (read or 0) + (write or 0)
-    out = _int(outputs)
+    out = token_count(outputs)
     if out is not None:
         result.output_tokens = out
     if read is not None:
