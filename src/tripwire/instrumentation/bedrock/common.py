@@ -62,6 +62,15 @@ def request_id(response: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def request_result(rid: str | None) -> Result:
+    """A result named by the request id: ``aws.request_id``, and ``gen_ai.response.id``
+    until the body names a better one (Anthropic's message id)."""
+    result = Result(response_id=rid)
+    if rid:
+        result.attributes[semconv.AWS_REQUEST_ID] = rid
+    return result
+
+
 def response_headers(response: Any) -> Mapping[str, str]:
     meta = response.get("ResponseMetadata") if isinstance(response, Mapping) else None
     headers = meta.get("HTTPHeaders") if isinstance(meta, Mapping) else None

@@ -24,6 +24,7 @@ from tripwire.instrumentation.bedrock.common import (
     guardrail_attributes,
     mark_refusal,
     request_id,
+    request_result,
     start_attributes,
 )
 
@@ -162,10 +163,7 @@ def input_messages(messages: list[Any]) -> list[dict[str, Any]]:
 
 
 def parse_response(response: Any, request: Request) -> Result:
-    rid = request_id(response)
-    result = Result(response_id=rid)
-    if rid:
-        result.attributes[semconv.AWS_REQUEST_ID] = rid
+    result = request_result(request_id(response))
     output = response.get("output")
     message = output.get("message") if isinstance(output, Mapping) else None
     blocks = message.get("content") if isinstance(message, Mapping) else None
@@ -255,9 +253,7 @@ class ConverseStreamAccumulator:
             self._trace = metadata.get("trace")
 
     def result(self) -> Result:
-        result = Result(response_id=self.request_id)
-        if self.request_id:
-            result.attributes[semconv.AWS_REQUEST_ID] = self.request_id
+        result = request_result(self.request_id)
         stop = self._stop if isinstance(self._stop, str) and self._stop else None
         if stop:
             result.finish_reasons.append(stop)

@@ -38,6 +38,7 @@ from tripwire.instrumentation.bedrock.common import (
     guardrail_attributes,
     mark_refusal,
     request_id,
+    request_result,
     response_headers,
     set_usage,
     start_attributes,
@@ -130,16 +131,8 @@ def _header_usage(result: Result, response: Any) -> None:
         set_usage(result, *(headers.get(name) for name in _HEADER_USAGE))
 
 
-def _with_request_id(response: Any) -> Result:
-    rid = request_id(response)
-    result = Result(response_id=rid)
-    if rid:
-        result.attributes[semconv.AWS_REQUEST_ID] = rid
-    return result
-
-
 def parse_generic_response(response: Any, request: Request) -> Result:
-    result = _with_request_id(response)
+    result = request_result(request_id(response))
     _header_usage(result, response)
     return result
 
@@ -174,9 +167,7 @@ class GenericStreamAccumulator:
                 self._metrics = parsed.get(_METRICS_KEY)
 
     def result(self) -> Result:
-        result = Result(response_id=self.request_id)
-        if self.request_id:
-            result.attributes[semconv.AWS_REQUEST_ID] = self.request_id
+        result = request_result(self.request_id)
         _metrics_usage(result, self._metrics)
         return result
 
@@ -259,7 +250,7 @@ def _anthropic_usage(usage: Any, start_usage: Any = None) -> dict[str, Any]:
 
 def parse_anthropic_response(response: Any, request: Request) -> Result:
     data = _take_body(response)  # first: whatever fails later, the app keeps its body
-    result = _with_request_id(response)
+    result = request_result(request_id(response))
     _header_usage(result, response)  # the body's usage, when there is one, takes over
     if data is None:
         return result
@@ -299,9 +290,7 @@ class AnthropicStreamAccumulator(MessageEvents):
             self._guardrail = payload.get("amazon-bedrock-trace") or {}
 
     def result(self) -> Result:
-        result = Result(response_id=self.request_id)
-        if self.request_id:
-            result.attributes[semconv.AWS_REQUEST_ID] = self.request_id
+        result = request_result(self.request_id)
         _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
         self.apply(result, _anthropic_usage(self.delta_usage, get(self.message, "usage")),
                    BEDROCK)
