@@ -40,6 +40,21 @@ class SpanData:
     provider: str | None
     feature: str | None = None
     _metric_attrs: dict[str, Any] | None = None
+    # Derived once from ``operation`` and the attributes (read by every enricher).
+    is_priced_operation: bool = field(init=False)
+    is_inference: bool = field(init=False)
+    request_model: str | None = field(init=False)
+    response_model: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        operation = self.operation
+        self.is_priced_operation = operation in semconv.PRICED_OPERATIONS
+        self.is_inference = operation in semconv.INFERENCE_OPERATIONS
+        get = self.attributes.get
+        value = get(semconv.GEN_AI_REQUEST_MODEL)
+        self.request_model = value if isinstance(value, str) and value else None
+        value = get(semconv.GEN_AI_RESPONSE_MODEL)
+        self.response_model = value if isinstance(value, str) and value else None
 
     @property
     def name(self) -> str:
@@ -66,24 +81,6 @@ class SpanData:
     def end_time(self) -> int:
         return self.span.end_time or 0
 
-    @property
-    def request_model(self) -> str | None:
-        value = self.attributes.get(semconv.GEN_AI_REQUEST_MODEL)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def response_model(self) -> str | None:
-        value = self.attributes.get(semconv.GEN_AI_RESPONSE_MODEL)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def is_priced_operation(self) -> bool:
-        return self.operation in semconv.PRICED_OPERATIONS
-
-    @property
-    def is_inference(self) -> bool:
-        return self.operation in semconv.INFERENCE_OPERATIONS
-
     def int_attr(self, key: str) -> int | None:
         value = self.attributes.get(key)
         if type(value) is int:  # the common case, checked first
@@ -94,20 +91,20 @@ class SpanData:
 
     def metric_attributes(self) -> dict[str, Any]:
         """Low-cardinality dimensions only: provider, operation, models, feature (a copy)."""
-        if self._metric_attrs is not None:
-            return dict(self._metric_attrs)
-        attrs: dict[str, Any] = {}
-        if self.provider:
-            attrs[semconv.GEN_AI_PROVIDER_NAME] = self.provider
-        if self.operation:
-            attrs[semconv.GEN_AI_OPERATION_NAME] = self.operation
-        if self.request_model:
-            attrs[semconv.GEN_AI_REQUEST_MODEL] = self.request_model
-        if self.response_model:
-            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.response_model
-        if self.feature:
-            attrs[semconv.TRIPWIRE_FEATURE] = self.feature
-        self._metric_attrs = attrs
+        attrs = self._metric_attrs
+        if attrs is None:
+            attrs = {}
+            if self.provider:
+                attrs[semconv.GEN_AI_PROVIDER_NAME] = self.provider
+            if self.operation:
+                attrs[semconv.GEN_AI_OPERATION_NAME] = self.operation
+            if self.request_model:
+                attrs[semconv.GEN_AI_REQUEST_MODEL] = self.request_model
+            if self.response_model:
+                attrs[semconv.GEN_AI_RESPONSE_MODEL] = self.response_model
+            if self.feature:
+                attrs[semconv.TRIPWIRE_FEATURE] = self.feature
+            self._metric_attrs = attrs
         return dict(attrs)
 
 

@@ -40,16 +40,24 @@ class CostEnricher:
         if isinstance(existing, (int, float)) and not isinstance(existing, bool):
             self._count(span, float(existing))
             return None
-        usage = usage_of(span)
+        inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+        if (type(inp) is int and type(out) is int and inp >= 0 and out >= 0
+                and semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in attrs
+                and semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS not in attrs):
+            usage: Usage | None = Usage(inp, out, 0, 0)  # the common case, read directly
+        else:
+            usage = usage_of(span)
         if usage is None:
             return None
         book = get_price_book(span.settings.prices_file)
         price = book.for_span(span.provider, span.response_model, span.request_model)[0]
         if price is None or not price.priced:
             return Enrichment({semconv.TRIPWIRE_COST_UNPRICED: True})
-        start = span.span.start_time
-        when = (datetime.fromtimestamp(start / 1e9, timezone.utc)
-                if start and price.time_dependent else None)
+        when = None
+        if price.time_dependent:
+            start = span.span.start_time
+            when = datetime.fromtimestamp(start / 1e9, timezone.utc) if start else None
         usd = float(price.cost(usage, when))
         self._count(span, usd)
         return Enrichment({semconv.TRIPWIRE_COST_USD: usd, semconv.TRIPWIRE_COST_SOURCE: price.source})

@@ -19,22 +19,30 @@ _ENV = ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_L
 _cached: tuple[tuple[str | None, ...], SpanLimits] | None = None
 
 
-def _limits(span: Any) -> Any:
-    """The limits the SDK applied to this span's own attributes.
-
-    ``on_end`` receives a ``ReadableSpan`` snapshot without them, so they are read from the
-    same variables a ``TracerProvider`` reads (limits passed in code as ``SpanLimits(...)``
-    are not visible here); cached while the variables do not change.
-    """
-    limits = getattr(span, "_limits", None)
-    if limits is not None:
-        return limits
+def limits_from_environment() -> SpanLimits:
+    """The limits a ``TracerProvider`` built now would apply (it reads the variables once,
+    when it is built; an ``EnrichingSpanProcessor`` reads them when it is built, too)."""
     global _cached
     key = tuple(os.environ.get(name) for name in _ENV)
     cached = _cached
     if cached is None or cached[0] != key:
         cached = _cached = (key, SpanLimits())
     return cached[1]
+
+
+def _limits(span: Any, fallback: Any = None) -> Any:
+    """The limits the SDK applied to this span's own attributes.
+
+    An SDK ``Span`` carries its provider's limits. A ``ReadableSpan`` snapshot does not, so
+    ``fallback`` applies: the limits from the same variables a ``TracerProvider`` reads
+    (limits passed in code as ``SpanLimits(...)`` are not visible here), which the processor
+    reads once when it is built, as a ``TracerProvider`` does. Without a ``fallback`` the
+    variables are read now (cached while they do not change).
+    """
+    limits = getattr(span, "_limits", None)
+    if limits is not None:
+        return limits
+    return fallback if fallback is not None else limits_from_environment()
 
 
 def _clamp_value(value: Any, limit: int) -> Any:
@@ -50,9 +58,10 @@ def _clamp(attributes: Any, limit: int) -> dict[str, Any]:
     return {key: _clamp_value(value, limit) for key, value in (attributes or {}).items()}
 
 
-def clamp_to_limits(span: Any, added: Enrichment) -> Enrichment:
-    """``added`` with string values cut to the span's attribute value length limits."""
-    limits = _limits(span)
+def clamp_to_limits(span: Any, added: Enrichment, fallback: Any = None) -> Enrichment:
+    """``added`` with string values cut to the span's attribute value length limits
+    (``added`` itself when no limit applies). ``fallback``: see :func:`_limits`."""
+    limits = _limits(span, fallback)
     span_limit = getattr(limits, "max_span_attribute_length", None)
     event_limit = getattr(limits, "max_attribute_length", None)
     if span_limit is None and event_limit is None:

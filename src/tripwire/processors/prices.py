@@ -19,8 +19,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tripwire import semconv
 from tripwire.errors import ConfigError
@@ -54,8 +55,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CACHE_SIZE = 1024
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):  # a tuple: built for every priced span
     input_tokens: int = 0  # includes cache reads and writes (semconv)
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -112,7 +112,7 @@ class Price:
     def priced(self) -> bool:
         return self.overlay is not None or self.gp_model is not None
 
-    @property
+    @cached_property
     def time_dependent(self) -> bool:
         """Whether :meth:`cost` depends on ``when`` (genai-prices' dated price changes)."""
         if self.overlay is not None or self.gp_model is None:
@@ -120,34 +120,51 @@ class Price:
         prices = getattr(self.gp_model, "prices", None)
         return prices is None or isinstance(prices, (list, tuple))
 
+    @cached_property
+    def _static_rates(self) -> tuple[Any, tuple[Any, ...] | None, bool]:
+        """(model price, flat rates or None, tiered) when the price does not change over time."""
+        model_price = self.gp_model.get_prices(_EPOCH)
+        rates = _flat_rates(model_price)
+        tiered = rates is not None and any(
+            r is not None and not isinstance(r, Decimal) for r in rates)
+        return model_price, rates, tiered
+
     def cost(self, usage: Usage, when: datetime | None) -> Decimal:
         if self.overlay is not None:
             return self.overlay.cost(usage)
-        inp = usage.input_tokens
-        if usage.cache_read_tokens + usage.cache_write_tokens > inp:
-            inp += usage.cache_read_tokens + usage.cache_write_tokens
-        if when is None:  # the timestamp only matters for dated price changes
-            when_or_now = datetime.now(timezone.utc) if self.time_dependent else _EPOCH
+        inp, out, cr, cw = usage
+        if cr + cw > inp:
+            inp += cr + cw
+        if when is None and not self.time_dependent:  # the common case: rates cached
+            model_price, rates, tiered = self._static_rates
         else:
-            when_or_now = when
-        model_price = self.gp_model.get_prices(when_or_now)
-        rates = _flat_rates(model_price)
+            if when is None:
+                when_or_now = datetime.now(timezone.utc) if self.time_dependent else _EPOCH
+            else:
+                when_or_now = when
+            model_price = self.gp_model.get_prices(when_or_now)
+            rates = _flat_rates(model_price)
+            tiered = True
         if rates is not None:  # the arithmetic of genai-prices, without its generic machinery
-            # Tiered rates: the tier that the total input crosses applies to every token.
-            rate_in, rate_out, rate_read, rate_write = (_at_tier(rate, inp) for rate in rates)
-            cr, cw = usage.cache_read_tokens, usage.cache_write_tokens
+            rate_in, rate_out, rate_read, rate_write = rates
+            if tiered:  # the tier that the total input crosses applies to every token
+                rate_in, rate_out, rate_read, rate_write = (
+                    _at_tier(rate, inp) for rate in rates)
             read = rate_read if rate_read is not None else rate_in
             write = rate_write if rate_write is not None else rate_in
-            total = ((inp - cr - cw) * rate_in + cr * read + cw * write
-                     + usage.output_tokens * rate_out)
-            return total / _MTOK
+            total = (inp - cr - cw) * rate_in + out * rate_out
+            if cr:
+                total += cr * read
+            if cw:
+                total += cw * write
+            return total / _MTOK  # type: ignore[no-any-return]
         from genai_prices import Usage as GPUsage
 
         gp_usage = GPUsage(
             input_tokens=inp,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens or None,
-            cache_write_tokens=usage.cache_write_tokens or None,
+            output_tokens=out,
+            cache_read_tokens=cr or None,
+            cache_write_tokens=cw or None,
         )
         calc = self.gp_model.calc_price(gp_usage, self.gp_provider, genai_request_timestamp=when)
         return Decimal(calc.total_price)

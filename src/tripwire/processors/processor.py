@@ -7,6 +7,7 @@ events) and passes that on. Spans nothing applies to pass through untouched.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -29,8 +30,8 @@ from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
 from tripwire.processors.drift import DriftEnricher
 from tripwire.processors.ledger import USER_KEYS, precall_check, root_route
-from tripwire.processors.limits import clamp_to_limits
-from tripwire.processors.metrics import make_instruments
+from tripwire.processors.limits import clamp_to_limits, limits_from_environment
+from tripwire.processors.metrics import Instruments, global_instruments, make_instruments
 from tripwire.processors.refusal import RefusalEnricher
 from tripwire.processors.rollup import RollupEnricher
 from tripwire.processors.state import TraceRecord, get_state
@@ -77,8 +78,10 @@ class EnrichingSpanProcessor(SpanProcessor):
     """
 
     # Live instances: the table of spans already enriched by another instance (several
-    # exporters) is only consulted while there is more than one.
+    # exporters) is only consulted while there is more than one (``_live``: their number).
     _instances: weakref.WeakSet[EnrichingSpanProcessor] = weakref.WeakSet()
+    _live = 0
+    _live_lock = threading.Lock()
 
     def __init__(
         self,
@@ -90,11 +93,25 @@ class EnrichingSpanProcessor(SpanProcessor):
     ) -> None:
         self.next_processor = next_processor
         self._settings = settings
-        self._instruments = make_instruments(meter_provider)
+        # Without a provider, the global one, followed lazily (resolved at each span).
+        self._instruments: Instruments | None = (
+            make_instruments(meter_provider) if meter_provider is not None else None)
         self._enrichers = list(enrichers) if enrichers is not None else default_enrichers()
+        # Length limits for spans that do not carry their provider's (a ReadableSpan
+        # snapshot): read from the environment once, as a TracerProvider reads them.
+        self._fallback_limits = limits_from_environment()
         if any(e.name == "budget" for e in self._enrichers):
             register_precall_check(precall_check)
-        EnrichingSpanProcessor._instances.add(self)
+        cls = EnrichingSpanProcessor
+        with cls._live_lock:
+            cls._instances.add(self)
+            cls._live += 1
+        weakref.finalize(self, cls._forget)
+
+    @classmethod
+    def _forget(cls) -> None:
+        with cls._live_lock:
+            cls._live -= 1
 
     @property
     def settings(self) -> Settings:
@@ -147,33 +164,36 @@ class EnrichingSpanProcessor(SpanProcessor):
         ctx = span.context
         if ctx is None:
             return span
-        state = get_state()
         attrs = span.attributes or {}
         operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
-        is_root = _is_local_root(span)
+        parent = span.parent
+        is_root = parent is None or parent.is_remote
         if operation is None and not is_root:
             return span  # not a GenAI span and no rollup to attach: the fast path
-        shared = len(EnrichingSpanProcessor._instances) > 1
+        state = get_state()
+        shared = EnrichingSpanProcessor._live > 1
         key = (ctx.trace_id, ctx.span_id)
         done: Enrichment | None = state.processed.get(key) if shared else None
         if done is None:
+            record = state.traces.get(ctx.trace_id)
             if operation is None:  # a local root: anything to roll up?
-                record = state.traces.get(ctx.trace_id)
                 if record is None:
                     return span
                 if record.llm_calls == 0 and record.budget_exceeded is None:
                     self._release(record, ctx.trace_id, ctx.span_id)
                     return span
-            plain = dict(attrs)  # one copy: the span's own mapping is slow to read
-            done = self._compute(span, plain, operation, is_root)
+            # One copy of the attributes (the span's own mapping is slow to read): the
+            # enrichers read it, it collects their additions and becomes the rebuilt span's.
+            merged = dict(attrs)
+            done = self._compute(span, ctx, record, merged, operation, is_root)
             if shared:
                 state.processed.set(key, done)
             if not done.attributes and not done.events:
                 return span
-            return _rebuild(span, done, plain)
+            return _rebuild(span, done, merged, self._fallback_limits)
         if not done.attributes and not done.events:
             return span
-        return _rebuild(span, done)
+        return _rebuild(span, done, None, self._fallback_limits)
 
     @staticmethod
     def _release(record: TraceRecord, trace_id: int, span_id: int) -> None:
@@ -181,15 +201,14 @@ class EnrichingSpanProcessor(SpanProcessor):
         if record.root_span_id in (None, span_id):
             get_state().traces.pop(trace_id)
 
-    def _compute(self, span: ReadableSpan, attrs: Any, operation: Any,
-                 is_root: bool) -> Enrichment:
+    def _compute(self, span: ReadableSpan, ctx: Any, record: TraceRecord | None,
+                 attributes: dict[str, Any], operation: Any, is_root: bool) -> Enrichment:
+        """Run the enrichers; ``attributes`` (a private copy) ends up with their additions."""
         state = get_state()
-        settings = self.settings
-        trace_id = span.context.trace_id if span.context else 0
-        record = state.traces.get(trace_id)
+        settings = self._settings or get_settings()
+        trace_id = ctx.trace_id
         if record is None and operation is not None:
             record = state.trace(trace_id)
-        attributes = dict(attrs)
         provider = (attributes.get(semconv.GEN_AI_PROVIDER_NAME)
                     or attributes.get(semconv.GEN_AI_SYSTEM))
         data = SpanData(
@@ -197,57 +216,66 @@ class EnrichingSpanProcessor(SpanProcessor):
             attributes=attributes,
             settings=settings,
             state=state,
-            instruments=self._instruments,
+            instruments=self._instruments or global_instruments(),
             record=record,
             is_local_root=is_root,
             operation=operation if isinstance(operation, str) else None,
             provider=provider if isinstance(provider, str) else None,
         )
-        data.feature = self._feature(attributes, record, settings, is_root)
-        result = Enrichment()
-        if (data.feature and operation is not None
+        feature = data.feature = self._feature(attributes, record, settings, is_root)
+        added: dict[str, Any] = {}
+        events: list[Event] = []
+        if (feature and operation is not None
                 and semconv.TRIPWIRE_FEATURE not in attributes):
-            result.attributes[semconv.TRIPWIRE_FEATURE] = data.feature
+            added[semconv.TRIPWIRE_FEATURE] = attributes[semconv.TRIPWIRE_FEATURE] = feature
         disabled = settings.disabled_enrichers
         for enricher in self._enrichers:
-            if enricher.name in disabled:
+            if disabled and enricher.name in disabled:
                 continue
             try:
-                added = enricher.enrich(data)
+                more = enricher.enrich(data)
             except Exception:
                 log_failure(f"enricher {enricher.name}")
                 continue
-            if added is not None:
-                data.attributes.update(added.attributes)
-                result.attributes.update(added.attributes)
-                result.events.extend(added.events)
-        if is_root and record is not None and span.context is not None:
-            self._release(record, trace_id, span.context.span_id)
-        return result
+            if more is not None:
+                if more.attributes:
+                    attributes.update(more.attributes)
+                    added.update(more.attributes)
+                if more.events:
+                    events.extend(more.events)
+        if is_root and record is not None:
+            self._release(record, trace_id, ctx.span_id)
+        return Enrichment(added, events)
 
     @staticmethod
     def _feature(attrs: Any, record: TraceRecord | None, settings: Settings,
                  is_root: bool) -> str | None:
-        for value in (attrs.get(semconv.TRIPWIRE_FEATURE),
-                      record.feature if record else None,
-                      attrs.get(semconv.HTTP_ROUTE) if is_root else root_route(record),
-                      settings.feature):
-            if isinstance(value, str) and value:
+        value = attrs.get(semconv.TRIPWIRE_FEATURE)
+        if isinstance(value, str) and value:
+            return value
+        if record is not None:
+            value = record.feature
+            if value:
                 return value
-        return None
+        value = attrs.get(semconv.HTTP_ROUTE) if is_root else root_route(record)
+        if isinstance(value, str) and value:
+            return value
+        value = settings.feature
+        return value if isinstance(value, str) and value else None
 
-
-def _rebuild(span: ReadableSpan, added: Enrichment,
-             original: dict[str, Any] | None = None) -> ReadableSpan:
+def _rebuild(span: ReadableSpan, added: Enrichment, merged: dict[str, Any] | None = None,
+             fallback_limits: Any = None) -> ReadableSpan:
     """A copy of ``span`` with ``added`` merged in, built with the public constructor only.
 
-    ``original``: a plain copy of the span's attributes, when the caller has one (faster).
+    ``merged``: the span's attributes with ``added`` already merged in, when the caller has
+    them (no copy then); ``fallback_limits``: the length limits for spans without their own.
     """
-    added = clamp_to_limits(span, added)
-    if original is None:
-        original = dict(span.attributes or {})
-    merged = {**original, **added.attributes}
-    events: Sequence[Event] = (*span.events, *added.events)
+    clamped = clamp_to_limits(span, added, fallback_limits)
+    if merged is None or clamped is not added:
+        merged = {**span.attributes, **clamped.attributes}  # type: ignore[dict-item]
+    events: Sequence[Event] = span.events
+    if clamped.events:
+        events = (*events, *clamped.events)
     links: Sequence[Any] = span.links
     # Bounded containers only when the original dropped something, to keep the counts.
     attributes: Any = MappingProxyType(merged)
