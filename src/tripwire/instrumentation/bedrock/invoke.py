@@ -243,11 +243,6 @@ def _take_body(response: Any) -> bytes | None:
     return data if isinstance(data, bytes) else None
 
 
-def _anthropic_usage(usage: Any, start_usage: Any = None) -> dict[str, Any]:
-    return usage_numbers(usage if isinstance(usage, Mapping) else None,
-                         start_usage if isinstance(start_usage, Mapping) else None)
-
-
 def parse_anthropic_response(response: Any, request: Request) -> Result:
     data = _take_body(response)  # first: whatever fails later, the app keeps its body
     result = request_result(request_id(response))
@@ -258,7 +253,7 @@ def parse_anthropic_response(response: Any, request: Request) -> Result:
     if not isinstance(message, dict) or message.get("type") != "message":
         return result
     # the message id is the response id; the request id stays in aws.request_id
-    parse_message(result, message, BEDROCK, _anthropic_usage(message.get("usage")))
+    parse_message(result, message, BEDROCK, usage_numbers(message.get("usage")))
     # A guardrail on InvokeModel says so in the body, not in the stop reason.
     if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
         mark_refusal(result, "guardrail_intervened", message.get("amazon-bedrock-trace"))
@@ -292,7 +287,7 @@ class AnthropicStreamAccumulator(MessageEvents):
     def result(self) -> Result:
         result = request_result(self.request_id)
         _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
-        self.apply(result, _anthropic_usage(self.delta_usage, get(self.message, "usage")),
+        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")),
                    BEDROCK)
         if self._guardrail is not None:
             mark_refusal(result, "guardrail_intervened", self._guardrail)
