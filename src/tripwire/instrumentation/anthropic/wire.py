@@ -251,12 +251,11 @@ def _apply_stop(result: Result, stop_reason: Any, details: Any, dialect: Dialect
     return _SCHEMA_FINISH.get(stop_reason, stop_reason) if dialect.schema_finish else stop_reason
 
 
-def apply_message(result: Result, message: Any, usage: dict[str, Any],
-                  blocks: list[tuple[str | None, dict[str, Any], Any]], stop_reason: Any,
-                  details: Any, dialect: Dialect) -> None:
+def apply_message(result: Result, message: Any, usage: dict[str, Any], blocks: list[Any],
+                  stop_reason: Any, details: Any, dialect: Dialect) -> None:
     """Fill ``result`` from a message: ``message`` for its id and model, ``usage`` from
     :func:`usage_numbers` (only the counts it has replace what ``result`` holds), ``blocks``
-    as ``(type, message part, tool-call arguments)``."""
+    its content blocks (a ``tool_use`` input parsed, or its JSON text as streamed)."""
     message_id, model = get(message, "id"), get(message, "model")
     if isinstance(message_id, str) and message_id:
         result.response_id = message_id
@@ -265,33 +264,25 @@ def apply_message(result: Result, message: Any, usage: dict[str, Any],
     for key, value in usage.items():
         if value is not None:
             setattr(result, key, value)
-    message_parts: list[dict[str, Any]] = []
     texts: list[str] = []
-    for kind, message_part, arguments in blocks:
-        message_parts.append(message_part)
+    for block in blocks:
+        kind = get(block, "type")
         if kind == "tool_use":
-            result.tool_calls.append(RequestedToolCall(message_part.get("id"),
-                                                       message_part.get("name") or "",
-                                                       arguments))
+            result.tool_calls.append(RequestedToolCall(get(block, "id"), get(block, "name") or "",
+                                                       get(block, "input")))
         elif kind == "text":
-            text = message_part.get("content")
+            text = get(block, "text")
             texts.append(text if isinstance(text, str) else "")
     finish = _apply_stop(result, stop_reason, details, dialect)
-    result.output_messages = lambda: [content.message("assistant", message_parts, finish)]
+    result.output_messages = lambda: [content.message("assistant", [part(b) for b in blocks],
+                                                      finish)]
     result.output_text = lambda: "".join(texts)
-
-
-def response_blocks(message: Any) -> list[tuple[str | None, dict[str, Any], Any]]:
-    """The content blocks of a whole message (``apply_message``'s ``blocks``); tool inputs
-    arrive parsed (a dict) and are schema-checked as they are."""
-    return [(get(block, "type"), part(block), get(block, "input"))
-            for block in _blocks(get(message, "content"))]
 
 
 def parse_message(result: Result, message: Any, dialect: Dialect,
                   usage: dict[str, Any]) -> None:
     """A whole message (``messages.create`` without a stream, InvokeModel's body)."""
-    apply_message(result, message, usage, response_blocks(message),
+    apply_message(result, message, usage, _blocks(get(message, "content")),
                   get(message, "stop_reason"), stop_details(message), dialect)
 
 
@@ -335,12 +326,7 @@ class MessageEvents:
     def apply(self, result: Result, usage: dict[str, Any], dialect: Dialect) -> None:
         """Fill ``result`` from what the stream carried; ``usage`` from
         ``usage_numbers(self.delta_usage, get(self.message, "usage"))``."""
-        blocks = []
-        for _, block in sorted(self._blocks.items()):
-            part = block.part()
-            # the raw JSON text as streamed: broken fragments are flagged as invalid
-            blocks.append((block.kind, part, block.arguments() if block.kind == "tool_use"
-                           else None))
+        blocks = [block.whole() for _, block in sorted(self._blocks.items())]
         apply_message(result, self.message, usage, blocks, self._stop, self._details, dialect)
 
 
@@ -382,14 +368,15 @@ class _Block:
         except (TypeError, ValueError):
             return "{}"
 
-    def part(self) -> dict[str, Any]:
+    def whole(self) -> dict[str, Any]:
+        """The block as a whole message has it; a tool's input is the raw JSON text as
+        streamed (broken fragments are flagged as invalid)."""
         kind = self.kind
         if kind == "text":
-            return content.text_part(_piece(get(self.start, "text")) + "".join(self.pieces))
+            return {"type": kind, "text": _piece(get(self.start, "text")) + "".join(self.pieces)}
         if kind == "tool_use":
-            return content.tool_call_part(self.id, self.name, self.arguments())
+            return {"type": kind, "id": self.id, "name": self.name, "input": self.arguments()}
         if kind == "thinking":
-            return {"type": "reasoning",
-                    "content": _piece(get(self.start, "thinking")) + "".join(self.pieces)}
-        return {"type": kind or "unknown"}
-
+            return {"type": kind,
+                    "thinking": _piece(get(self.start, "thinking")) + "".join(self.pieces)}
+        return {"type": kind}
