@@ -251,3 +251,13 @@ def test_invoke_anthropic_thinking_tokens(env) -> None:
     a = env.span().attributes
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 40
     assert a[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 30
+
+
+def test_the_shared_anthropic_mapping_does_not_import_the_anthropic_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, tripwire.instrumentation.bedrock, tripwire.instrumentation.anthropic.wire;"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'anthropic'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
