@@ -97,7 +97,7 @@ def test_invoke_anthropic_refusal(env) -> None:
     env.client().invoke_model(modelId=HAIKU, body=_body())
     a = env.span().attributes
     assert a[sc.TRIPWIRE_REFUSAL] is True
-    assert a[sc.TRIPWIRE_REFUSAL_SOURCE] == "finish_reason"
+    assert a[sc.TRIPWIRE_REFUSAL_SOURCE] == "provider_field"  # stop_details, as on Anthropic
     assert a[sc.TRIPWIRE_REFUSAL_CATEGORY] == "cyber"
 
 

@@ -77,7 +77,7 @@ def test_content_on_span(env) -> None:
         {"type": "function", "name": "get_weather", "description": "Weather of a city",
          "parameters": {"type": "object"}}]
     assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "finish_reason": "tool_use", "parts": [
+        {"role": "assistant", "finish_reason": "tool_call", "parts": [
             {"type": "text", "content": "Checking."},
             {"type": "tool_call", "name": "get_weather", "id": "tu_1",
              "arguments": {"city": "Lyon"}}]}]
@@ -102,7 +102,7 @@ def test_streamed_content(env) -> None:
         bedrock_tool_use("get_weather", {"city": "Oslo"}, tool_use_id="tu_9")]))
     list(env.client().converse_stream(modelId=HAIKU, messages=CONVERSATION[:1])["stream"])
     outputs = json.loads(env.span().attributes[sc.GEN_AI_OUTPUT_MESSAGES])
-    assert outputs == [{"role": "assistant", "finish_reason": "tool_use", "parts": [
+    assert outputs == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
         {"type": "text", "content": "streamed words here"},
         {"type": "tool_call", "name": "get_weather", "id": "tu_9",
          "arguments": {"city": "Oslo"}}]}]
@@ -120,7 +120,7 @@ def test_invoke_model_content(env) -> None:
     assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
         {"type": "text", "content": "Be French."}]
     assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "finish_reason": "end_turn",
+        {"role": "assistant", "finish_reason": "stop",  # the message schema's value
          "parts": [{"type": "text", "content": "Bonjour."}]}]
 
 

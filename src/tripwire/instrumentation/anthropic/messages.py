@@ -14,7 +14,6 @@ from tripwire._core.stainless import is_raw, unwrap_raw
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.anthropic.common import client_info
 from tripwire.instrumentation.anthropic.wire import (
-    ANTHROPIC,
     MessageEvents,
     describe_request,
     parse_message,
@@ -49,7 +48,7 @@ def parse_response(response: Any, request: Request) -> Result:
     if message is None:
         return Result()
     result = Result()
-    parse_message(result, message, ANTHROPIC, usage_numbers(get(message, "usage")))
+    parse_message(result, message, usage_numbers(get(message, "usage")))
     return result
 
 
@@ -63,8 +62,7 @@ class MessageStreamAccumulator(MessageEvents):
 
     def result(self) -> Result:
         result = Result()
-        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")),
-                   ANTHROPIC)
+        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")))
         return result
 
 

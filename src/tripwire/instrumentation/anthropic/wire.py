@@ -10,7 +10,7 @@ imports the ``anthropic`` SDK.
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
@@ -29,21 +29,19 @@ _SCHEMA_FINISH = {
     "model_context_window_exceeded": "length",
     "tool_use": "tool_call",
     REFUSAL: "content_filter",
+    # Bedrock Converse's own stop reasons (same vocabulary otherwise)
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
 }
 _SCALARS = (str, bytes, int, float, bool)
 
 
-class Dialect(NamedTuple):
-    """What differs between the instrumentors reporting this format."""
-
-    # the output message's finish_reason: the message schema's value, or stop_reason as sent
-    schema_finish: bool
-    # tripwire.refusal.source of a refusal that comes with stop_details
-    details_source: str
-
-
-# The anthropic SDK: schema finish reasons; stop_details is the provider's own field.
-ANTHROPIC = Dialect(True, semconv.REFUSAL_SOURCE_PROVIDER_FIELD)
+def schema_finish(stop_reason: Any) -> str | None:
+    """The GenAI output-message ``finish_reason`` for a stop reason (the span's
+    ``gen_ai.response.finish_reasons`` keep the provider's own value)."""
+    if not isinstance(stop_reason, str) or not stop_reason:
+        return None
+    return _SCHEMA_FINISH.get(stop_reason, stop_reason)
 
 
 # --- request ------------------------------------------------------------------------------
@@ -234,25 +232,24 @@ def stop_details(obj: Any) -> Any:
     return details
 
 
-def _apply_stop(result: Result, stop_reason: Any, details: Any, dialect: Dialect
-                ) -> str | None:
+def _apply_stop(result: Result, stop_reason: Any, details: Any) -> str | None:
     if not isinstance(stop_reason, str) or not stop_reason:
         return None
     result.finish_reasons.append(stop_reason)
     if stop_reason == REFUSAL:
         result.refusal = True
         if details is not None:
-            result.refusal_source = dialect.details_source
+            result.refusal_source = semconv.REFUSAL_SOURCE_PROVIDER_FIELD
             category = get(details, "category")
             if isinstance(category, str) and category:
                 result.refusal_category = category
         else:
             result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
-    return _SCHEMA_FINISH.get(stop_reason, stop_reason) if dialect.schema_finish else stop_reason
+    return schema_finish(stop_reason)
 
 
 def apply_message(result: Result, message: Any, usage: dict[str, Any], blocks: list[Any],
-                  stop_reason: Any, details: Any, dialect: Dialect) -> None:
+                  stop_reason: Any, details: Any) -> None:
     """Fill ``result`` from a message: ``message`` for its id and model, ``usage`` from
     :func:`usage_numbers` (only the counts it has replace what ``result`` holds), ``blocks``
     its content blocks (a ``tool_use`` input parsed, or its JSON text as streamed)."""
@@ -273,17 +270,16 @@ def apply_message(result: Result, message: Any, usage: dict[str, Any], blocks: l
         elif kind == "text":
             text = get(block, "text")
             texts.append(text if isinstance(text, str) else "")
-    finish = _apply_stop(result, stop_reason, details, dialect)
+    finish = _apply_stop(result, stop_reason, details)
     result.output_messages = lambda: [content.message("assistant", [part(b) for b in blocks],
                                                       finish)]
     result.output_text = lambda: "".join(texts)
 
 
-def parse_message(result: Result, message: Any, dialect: Dialect,
-                  usage: dict[str, Any]) -> None:
+def parse_message(result: Result, message: Any, usage: dict[str, Any]) -> None:
     """A whole message (``messages.create`` without a stream, InvokeModel's body)."""
     apply_message(result, message, usage, _blocks(get(message, "content")),
-                  get(message, "stop_reason"), stop_details(message), dialect)
+                  get(message, "stop_reason"), stop_details(message))
 
 
 # --- stream -------------------------------------------------------------------------------
@@ -323,11 +319,11 @@ class MessageEvents:
             if usage is not None:
                 self.delta_usage = usage
 
-    def apply(self, result: Result, usage: dict[str, Any], dialect: Dialect) -> None:
+    def apply(self, result: Result, usage: dict[str, Any]) -> None:
         """Fill ``result`` from what the stream carried; ``usage`` from
         ``usage_numbers(self.delta_usage, get(self.message, "usage"))``."""
         blocks = [block.whole() for _, block in sorted(self._blocks.items())]
-        apply_message(result, self.message, usage, blocks, self._stop, self._details, dialect)
+        apply_message(result, self.message, usage, blocks, self._stop, self._details)
 
 
 def _index(event: Any) -> int:

@@ -16,6 +16,7 @@ from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.anthropic.wire import schema_finish
 from tripwire.instrumentation.bedrock.common import (
     PROVIDER,
     call_args,
@@ -178,7 +179,7 @@ def parse_response(response: Any, request: Request) -> Result:
             result.tool_calls.append(RequestedToolCall(tool.get("toolUseId"),
                                                        tool.get("name") or "", tool.get("input")))
     mark_refusal(result, stop, response.get("trace"))
-    finish = stop if isinstance(stop, str) else None
+    finish = schema_finish(stop)
     result.output_messages = lambda: [content.message("assistant", content_parts(blocks),
                                                       finish)]
     result.output_text = lambda: "".join(b["text"] for b in blocks
@@ -272,7 +273,8 @@ class ConverseStreamAccumulator:
                 result.tool_calls.append(RequestedToolCall(block.tool_id, block.name, arguments))
                 parts.append(content.tool_call_part(block.tool_id, block.name, arguments or "{}"))
         mark_refusal(result, stop, self._trace)
-        result.output_messages = lambda: [content.message("assistant", parts, stop)]
+        finish = schema_finish(stop)
+        result.output_messages = lambda: [content.message("assistant", parts, finish)]
         result.output_text = lambda: "".join(texts)
         return result
 

@@ -25,7 +25,6 @@ from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.anthropic.wire import (
-    Dialect,
     MessageEvents,
     describe_request,
     parse_message,
@@ -187,11 +186,6 @@ GENERIC_MAPPING = CallMapping(build_generic_request, parse_generic_response,
 # anthropic instrumentor); what is here is Bedrock's: the body bytes, the chunk framing, the
 # guardrail action, the invocation metrics, header usage and request ids.
 
-# Bedrock reports the stop reason as sent in the output message (as for Converse), and every
-# refusal with the source finish_reason.
-BEDROCK = Dialect(schema_finish=False, details_source=semconv.REFUSAL_SOURCE_FINISH_REASON)
-
-
 def build_anthropic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                             ) -> Request:
     attrs, model, stream, body = _start(client, args, kwargs)
@@ -253,7 +247,7 @@ def parse_anthropic_response(response: Any, request: Request) -> Result:
     if not isinstance(message, dict) or message.get("type") != "message":
         return result
     # the message id is the response id; the request id stays in aws.request_id
-    parse_message(result, message, BEDROCK, usage_numbers(message.get("usage")))
+    parse_message(result, message, usage_numbers(message.get("usage")))
     # A guardrail on InvokeModel says so in the body, not in the stop reason.
     if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
         mark_refusal(result, "guardrail_intervened", message.get("amazon-bedrock-trace"))
@@ -287,8 +281,7 @@ class AnthropicStreamAccumulator(MessageEvents):
     def result(self) -> Result:
         result = request_result(self.request_id)
         _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
-        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")),
-                   BEDROCK)
+        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")))
         if self._guardrail is not None:
             mark_refusal(result, "guardrail_intervened", self._guardrail)
         return result
