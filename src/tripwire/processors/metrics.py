@@ -52,13 +52,9 @@ _OVERFLOW_KEY: tuple[Any, ...] = (("otel.metric.overflow", True),)
 logger = logging.getLogger("tripwire")
 
 
-def _key(attributes: Mapping[str, Any]) -> tuple[Any, ...]:
-    try:
-        key = tuple(attributes.items())
-        hash(key)
-    except TypeError:  # a list value: hash it as a tuple (the SDK exports both alike)
-        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items())
-    return key
+def _hashable_key(attributes: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A list value hashed as a tuple (the SDK exports both alike)."""
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items())
 
 
 class SummingCounter:
@@ -84,8 +80,12 @@ class SummingCounter:
             logger.warning("tripwire: amount %r ignored on counter %s (must be finite and "
                            "non-negative)", amount, self.name)
             return
-        key = _key(attributes) if attributes else ()
-        entry = self._sums.get(key)
+        key = tuple(attributes.items()) if attributes else ()
+        try:
+            entry = self._sums.get(key)
+        except TypeError:  # an unhashable (list) value
+            key = _hashable_key(attributes)  # type: ignore[arg-type]
+            entry = self._sums.get(key)
         if entry is None:
             entry = self._entry(key, attributes)
         with self._lock:

@@ -32,7 +32,7 @@ class BoundedTable(Generic[K, V]):
     def __init__(self, max_entries: int, ttl_seconds: float) -> None:
         self.max_entries = max(1, int(max_entries))
         self.ttl = float(ttl_seconds)
-        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._data: OrderedDict[K, list[Any]] = OrderedDict()  # key -> [stamp, value]
         self.lock = threading.RLock()
         self.evicted = 0
 
@@ -48,16 +48,16 @@ class BoundedTable(Generic[K, V]):
             if item is None:
                 return None
             now = _clock()
-            if self._expired(item[0], now):
+            if self.ttl > 0 and now - item[0] > self.ttl:
                 del self._data[key]
                 return None
-            self._data[key] = (now, item[1])
+            item[0] = now
             self._data.move_to_end(key)
-            return item[1]
+            return item[1]  # type: ignore[no-any-return]
 
     def set(self, key: K, value: V) -> None:
         with self.lock:
-            self._data[key] = (_clock(), value)
+            self._data[key] = [_clock(), value]
             self._data.move_to_end(key)
             self._trim()
 
@@ -72,7 +72,7 @@ class BoundedTable(Generic[K, V]):
     def pop(self, key: K) -> V | None:
         with self.lock:
             item = self._data.pop(key, None)
-            return None if item is None else item[1]
+            return None if item is None else item[1]  # type: ignore[no-any-return]
 
     def clear(self) -> None:
         with self.lock:
