@@ -40,6 +40,7 @@ class SpanData:
     provider: str | None
     feature: str | None = None
     _metric_attrs: dict[str, Any] | None = None
+    _price_and_window: tuple[Any, int | None] | None = None
     # Derived once from ``operation`` and the attributes (read by every enricher).
     is_priced_operation: bool = field(init=False)
     is_inference: bool = field(init=False)
@@ -89,8 +90,23 @@ class SpanData:
             return None
         return int(value)
 
+    def price_and_window(self) -> tuple[Any, int | None]:
+        """The price to charge and the context window (looked up once per span)."""
+        found = self._price_and_window
+        if found is None:
+            from tripwire.processors.prices import get_price_book
+
+            book = get_price_book(self.settings.prices_file)
+            found = self._price_and_window = book.for_span(
+                self.provider, self.response_model, self.request_model)
+        return found
+
     def metric_attributes(self) -> dict[str, Any]:
         """Low-cardinality dimensions only: provider, operation, models, feature (a copy)."""
+        return dict(self.shared_metric_attributes())
+
+    def shared_metric_attributes(self) -> dict[str, Any]:
+        """:meth:`metric_attributes` without the copy: pass it on, never modify it."""
         attrs = self._metric_attrs
         if attrs is None:
             attrs = {}
@@ -105,7 +121,7 @@ class SpanData:
             if self.feature:
                 attrs[semconv.TRIPWIRE_FEATURE] = self.feature
             self._metric_attrs = attrs
-        return dict(attrs)
+        return attrs
 
 
 class Enricher(Protocol):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tripwire import semconv
 from tripwire.processors.base import Enrichment, SpanData
-from tripwire.processors.prices import get_price_book
 
 
 class ContextWindowEnricher:
@@ -16,12 +15,12 @@ class ContextWindowEnricher:
         used = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
         if used is None:
             return None
-        book = get_price_book(span.settings.prices_file)
-        limit = book.for_span(span.provider, span.response_model, span.request_model)[1]
+        limit = span.price_and_window()[1]
         if not limit:
             return None
         utilization = used / limit
-        span.instruments.context_window_utilization.record(utilization, span.metric_attributes())
+        span.instruments.context_window_utilization.record(utilization,
+                                                          span.shared_metric_attributes())
         return Enrichment({
             semconv.TRIPWIRE_CONTEXT_WINDOW_LIMIT: limit,
             semconv.TRIPWIRE_CONTEXT_WINDOW_UTILIZATION: round(utilization, 6),

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from tripwire import semconv
 from tripwire.processors.base import Enrichment, SpanData
-from tripwire.processors.prices import Usage, get_price_book
+from tripwire.processors.prices import Usage
 
 
 def usage_of(span: SpanData) -> Usage | None:
@@ -50,8 +50,7 @@ class CostEnricher:
             usage = usage_of(span)
         if usage is None:
             return None
-        book = get_price_book(span.settings.prices_file)
-        price = book.for_span(span.provider, span.response_model, span.request_model)[0]
+        price = span.price_and_window()[0]
         if price is None or not price.priced:
             return Enrichment({semconv.TRIPWIRE_COST_UNPRICED: True})
         when = None
@@ -65,4 +64,4 @@ class CostEnricher:
     @staticmethod
     def _count(span: SpanData, usd: float) -> None:
         if usd > 0:
-            span.instruments.cost.add(usd, span.metric_attributes())
+            span.instruments.cost.add(usd, span.shared_metric_attributes())

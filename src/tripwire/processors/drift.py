@@ -93,7 +93,7 @@ class DriftEnricher:
                 semconv.GEN_AI_RESPONSE_MODEL: response,
                 semconv.TRIPWIRE_MODEL_PREVIOUS: previous,
             }
-            span.instruments.model_changes.add(1, span.metric_attributes())
+            span.instruments.model_changes.add(1, span.shared_metric_attributes())
             return Enrichment(out, [event(semconv.EVENT_MODEL_CHANGED, span.end_time, details)])
         if previous is not None:
             out[semconv.TRIPWIRE_MODEL_CHANGED] = False

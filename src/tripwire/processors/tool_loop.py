@@ -60,6 +60,9 @@ class ToolLoopEnricher:
 
     def _requested(self, span: SpanData) -> None:
         attrs = span.attributes
+        if (semconv.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES not in attrs
+                and semconv.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS not in attrs):
+            return  # the common case: nothing to count
         for name in _names(attrs.get(semconv.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES)):
             del name  # made up by the model: never a metric dimension
             self._count(span, semconv.TOOL_ERROR_UNKNOWN_TOOL, None)
