@@ -48,13 +48,17 @@ class BudgetEnricher:
     name = "budget"
 
     def enrich(self, span: SpanData) -> Enrichment | None:
-        result = Enrichment()
         table = span.state.span_blocks
         blocks = (table.pop((span.trace_id, _span_id(span))) or ()) if len(table) else ()
+        record = span.record
+        root_exceeded = (span.is_local_root and record is not None
+                         and record.budget_exceeded is not None)
+        if not span.is_priced_operation and not root_exceeded:
+            return None  # the common early exit: nothing to charge or to mark
+        result = Enrichment()
         if span.is_priced_operation:
             self._charge(span, blocks, result)
-        record = span.record
-        if span.is_local_root and record is not None and record.budget_exceeded is not None:
+        if root_exceeded and record is not None:
             result.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True
             for key, value in _limit_attrs(record.budget_exceeded).items():
                 result.attributes.setdefault(key, value)
