@@ -63,10 +63,15 @@ class BoundedTable(Generic[K, V]):
 
     def get_or_create(self, key: K, factory: Callable[[], V]) -> V:
         with self.lock:
-            value = self.get(key)
-            if value is None:
-                value = factory()
-                self.set(key, value)
+            item = self._data.get(key)
+            if item is not None:
+                now = _clock()
+                if not (self.ttl > 0 and now - item[0] > self.ttl):
+                    item[0] = now
+                    self._data.move_to_end(key)
+                    return item[1]  # type: ignore[no-any-return]
+            value = factory()
+            self.set(key, value)
             return value
 
     def pop(self, key: K) -> V | None:
