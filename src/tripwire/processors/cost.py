@@ -42,10 +42,11 @@ class CostEnricher:
             return None
         inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
         out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-        if (type(inp) is int and type(out) is int and inp >= 0 and out >= 0
-                and semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in attrs
-                and semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS not in attrs):
-            usage: Usage | None = Usage(inp, out, 0, 0)  # the common case, read directly
+        cr = attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)
+        cw = attrs.get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 0)
+        if (type(inp) is int and type(out) is int and type(cr) is int and type(cw) is int
+                and inp >= 0 and out >= 0 and cr >= 0 and cw >= 0):
+            usage: Usage | None = Usage(inp, out, cr, cw)  # the common case, read directly
         else:
             usage = usage_of(span)
         if usage is None:
