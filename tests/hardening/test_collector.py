@@ -195,3 +195,46 @@ def test_shutdown_with_full_default_queue_is_bounded(
         down.provider.shutdown()
         shutdown_s = time.perf_counter() - started
     assert shutdown_s < TIMEOUT_S + 1.0, shutdown_s
+
+
+_METRICS_SHUTDOWN_SCRIPT = """
+import json, time
+from opentelemetry import metrics
+import tripwire
+tracer_provider = tripwire.configure()   # builds both providers from OTEL_*
+meter_provider = metrics.get_meter_provider()
+counter = meter_provider.get_meter("app").create_counter("app.requests")
+for i in range(10):
+    counter.add(1, {"i": i})
+time.sleep(0.5)   # a periodic export is in flight against the silent collector
+started = time.perf_counter()
+meter_provider.shutdown()
+meter_s = time.perf_counter() - started
+started = time.perf_counter()
+tracer_provider.shutdown()
+print(json.dumps({"meter_type": type(meter_provider).__name__, "meter_s": meter_s,
+                  "tracer_s": time.perf_counter() - started}))
+"""
+
+
+def test_metrics_shutdown_against_a_silent_collector_is_bounded(tmp_path: Any) -> None:
+    """The meter provider configure() builds from OTEL_* (in a subprocess: global providers
+    are set once per process) waits for the in-flight export and the final one, each bounded
+    by the export timeout — not the SDK's 30 s reader timeout."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    with BlackHole() as collector:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+                   OTEL_EXPORTER_OTLP_TIMEOUT=str(TIMEOUT_S), OTEL_METRIC_EXPORT_INTERVAL="200",
+                   OTEL_SERVICE_NAME="metrics-shutdown")
+        done = subprocess.run([sys.executable, "-c", _METRICS_SHUTDOWN_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["meter_type"] == "MeterProvider"
+    assert result["meter_s"] < 2 * TIMEOUT_S + 1.0, result
+    assert result["tracer_s"] < TIMEOUT_S + 1.0, result
