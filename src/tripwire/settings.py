@@ -62,6 +62,7 @@ class Settings:
     state_ttl_seconds: float = 3600.0
     disabled_enrichers: frozenset[str] = field(default_factory=frozenset)
     feature: str | None = None
+    hash_salt: str | None = None
 
 
 # --- parsers: each returns the parsed value or raises ValueError --------------------------
@@ -228,6 +229,8 @@ _SPECS: tuple[_Spec, ...] = (
           "Enrichers to switch off."),
     _Spec("feature", "TRIPWIRE_FEATURE", _optional_str, "any short name",
           "Default feature name used as a low-cardinality metric dimension."),
+    _Spec("hash_salt", "TRIPWIRE_HASH_SALT", _optional_str, "any string (keep it secret)",
+          "Key mixed into tripwire.tool.arguments_hash (HMAC-SHA-256) so short arguments cannot be guessed from it; use one value for every service of a trace."),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in _SPECS}
 

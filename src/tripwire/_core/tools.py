@@ -5,10 +5,13 @@ argument values."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from tripwire.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,12 @@ def arguments_hash(arguments: Any) -> str:
         canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
     except (TypeError, ValueError):
         canonical = repr(arguments)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    data = canonical.encode()
+    # Unkeyed, a hash of short arguments (an e-mail address, an order id) can be reversed by
+    # guessing; a secret salt prevents that while equal arguments still hash alike.
+    salt = get_settings().hash_salt
+    digest = hmac.new(salt.encode(), data, "sha256") if salt else hashlib.sha256(data)
+    return digest.hexdigest()[:16]
 
 
 _prompt_hashes: dict[str, str] = {}
