@@ -90,7 +90,7 @@ def table_sizes() -> dict[str, int]:
     sizes["precall_checks"] = len(precall._checks)
     sizes["regex_cache"] = redaction._compiled.cache_info().currsize
     sizes["signature_cache"] = operations._signature.cache_info().currsize
-    sizes["openai_client_info"] = len(openai_common._cache)
+    sizes["openai_client_info"] = len(openai_common.client_info)
     sizes["processor_instances"] = len(getattr(EnrichingSpanProcessor, "_instances", ()))
     return sizes
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import get, given, server_address_port
+from tripwire._core.fields import get, given
+from tripwire._core.stainless import ClientInfos
 
 # OpenAI-compatible hosts with a well-known gen_ai.provider.name. Unknown hosts (vLLM,
 # Ollama, gateways) report `openai`, the protocol spoken; server.address tells them apart.
@@ -28,9 +28,6 @@ _HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
     (".models.ai.azure.com", semconv.PROVIDER_AZURE_INFERENCE),
 )
 
-ClientInfo = tuple[str, dict[str, Any]]  # provider name, server attributes
-_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
-
 
 def provider_for(client: Any, host: str | None) -> str:
     if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
@@ -46,27 +43,7 @@ def provider_for(client: Any, host: str | None) -> str:
     return semconv.PROVIDER_OPENAI
 
 
-def client_info(resource: Any) -> ClientInfo:
-    """Provider and server attributes of the client behind an SDK resource (cached)."""
-    client = getattr(resource, "_client", None)
-    if client is None:
-        return semconv.PROVIDER_OPENAI, {}
-    try:
-        return _cache[client]
-    except (KeyError, TypeError):
-        pass
-    host, port = server_address_port(getattr(client, "base_url", ""))
-    attrs: dict[str, Any] = {}
-    if host:
-        attrs[semconv.SERVER_ADDRESS] = host
-    if port:
-        attrs[semconv.SERVER_PORT] = port
-    info = (provider_for(client, host), attrs)
-    try:
-        _cache[client] = info
-    except TypeError:
-        pass
-    return info
+client_info = ClientInfos(semconv.PROVIDER_OPENAI, provider_for)
 
 
 def start_attributes(resource: Any) -> tuple[str, dict[str, Any]]:
