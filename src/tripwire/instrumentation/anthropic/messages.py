@@ -10,7 +10,7 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.fields import get, given, sequence
 from tripwire._core.invocation import Request, Result
-from tripwire._core.stainless import is_raw, unwrap_raw
+from tripwire._core.stainless import is_raw, is_stream_result, unwrap_raw
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.anthropic.common import client_info
 from tripwire.instrumentation.anthropic.wire import (
@@ -66,12 +66,8 @@ class MessageStreamAccumulator(MessageEvents):
         return result
 
 
-def _stream_result(result: Any, request: Request) -> bool:
-    # with_raw_response / with_streaming_response return a wrapper, not the event stream
-    return request.stream and not is_raw(result)
-
-
-MAPPING = CallMapping(build_request, parse_response, MessageStreamAccumulator, _stream_result)
+# with_raw_response / with_streaming_response return a wrapper, not the event stream
+MAPPING = CallMapping(build_request, parse_response, MessageStreamAccumulator, is_stream_result)
 # parse() never streams.
 PARSE_MAPPING = CallMapping(build_request, parse_response, None)
 # The stream() helper's request (always a stream).

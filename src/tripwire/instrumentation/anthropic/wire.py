@@ -14,7 +14,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put_number, sequence, string_list
+from tripwire._core.fields import get, given, put_number, string_list
 from tripwire._core.invocation import Result
 from tripwire._core.tools import RequestedToolCall
 
@@ -129,8 +129,8 @@ def tool_definition(tool: Any) -> dict[str, Any]:
 
 def _blocks(value: Any) -> list[Any]:
     """The items of a list or tuple that can be blocks (not scalars left by a bad body)."""
-    return [item for item in sequence(value)
-            if item is not None and not isinstance(item, _SCALARS)]
+    items = value if isinstance(value, (list, tuple)) else ()  # a generator stays unread
+    return [item for item in items if item is not None and not isinstance(item, _SCALARS)]
 
 
 def _plain_text(body: Any) -> str:

@@ -259,24 +259,38 @@ class ConverseStreamAccumulator:
         if stop:
             result.finish_reasons.append(stop)
         converse_usage(result, self._usage)
-        parts: list[dict[str, Any]] = []
+        # (kind, …) pieces in order; the message JSON is built from them only when captured
+        pieces: list[tuple[Any, ...]] = []
         texts: list[str] = []
         for _, block in sorted(self._blocks.items()):
             if block.reasoning:
-                parts.append({"type": "reasoning", "content": "".join(block.reasoning)})
+                pieces.append(("reasoning", "".join(block.reasoning)))
             if block.text:
                 text = "".join(block.text)
                 texts.append(text)
-                parts.append(content.text_part(text))
+                pieces.append(("text", text))
             if block.name is not None:
                 arguments = "".join(block.fragments)
-                result.tool_calls.append(RequestedToolCall(block.tool_id, block.name, arguments))
-                parts.append(content.tool_call_part(block.tool_id, block.name, arguments or "{}"))
+                call = RequestedToolCall(block.tool_id, block.name, arguments)
+                result.tool_calls.append(call)
+                pieces.append(("tool_call", call))
         mark_refusal(result, stop, self._trace)
         finish = schema_finish(stop)
-        result.output_messages = lambda: [content.message("assistant", parts, finish)]
+        result.output_messages = lambda: [content.message("assistant", _parts(pieces), finish)]
         result.output_text = lambda: "".join(texts)
         return result
+
+
+def _parts(pieces: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for kind, value in pieces:
+        if kind == "reasoning":
+            parts.append({"type": "reasoning", "content": value})
+        elif kind == "text":
+            parts.append(content.text_part(value))
+        else:
+            parts.append(content.tool_call_part(value.id, value.name, value.arguments or "{}"))
+    return parts
 
 
 def wrap_stream(response: Any, accumulator: StreamAccumulator,
@@ -290,8 +304,7 @@ def wrap_member(response: Any, member: str, accumulator: StreamAccumulator,
     stream = response.get(member) if isinstance(response, dict) else None
     if stream is None:  # the core then ends the span without a result
         raise ValueError(f"no {member!r} in the response")
-    if hasattr(accumulator, "request_id"):
-        accumulator.request_id = request_id(response)
+    accumulator.request_id = request_id(response)  # type: ignore[attr-defined]
     response[member] = make_proxy(stream)
     return response
 
