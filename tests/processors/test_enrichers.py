@@ -275,3 +275,19 @@ def test_state_bounded_beyond_max_entries(harness: Harness) -> None:
     assert len(state.processed) <= 50
     harness.llm("gpt-4o")  # still works
     assert semconv.TRIPWIRE_COST_USD in harness.spans()[-1].attributes
+
+
+def test_repeating_tool_call_survives_the_per_trace_bound(harness: Harness) -> None:
+    """With the trace's tool-call table full, the call that keeps repeating is not the one
+    forgotten: it is still counted up to the loop threshold."""
+    from tripwire.settings import replace_settings
+
+    replace_settings(state_max_entries=3)
+    with harness.tracer.start_as_current_span("agent"):
+        _tool(harness, "search", "same")
+        for i in range(4):  # two other calls between repeats: the table (3) overflows
+            _tool(harness, "fetch", f"page-{i}")
+            if i % 2 == 1:
+                _tool(harness, "search", "same")
+    search = [s for s in harness.spans() if s.name == "execute_tool search"]
+    assert [s.attributes.get(semconv.TRIPWIRE_TOOL_LOOP_COUNT) for s in search] == [None, None, 3]

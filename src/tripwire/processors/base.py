@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanContext, SpanKind
 
 from tripwire import semconv
 from tripwire.processors.metrics import Instruments
+from tripwire.processors.prices import get_price_book
 from tripwire.processors.state import ProcessState, TraceRecord
 from tripwire.settings import Settings
 
@@ -94,8 +95,6 @@ class SpanData:
         """The price to charge and the context window (looked up once per span)."""
         found = self._price_and_window
         if found is None:
-            from tripwire.processors.prices import get_price_book
-
             book = get_price_book(self.settings.prices_file)
             found = self._price_and_window = book.for_span(
                 self.provider, self.response_model, self.request_model)

@@ -41,10 +41,12 @@ class ToolLoopEnricher:
             return None
         with span.state.traces.lock:
             calls = record.tool_calls
-            count = calls.get((tool, args_hash), 0) + 1
+            # Popped and re-inserted: the dict stays in least-recently-seen order, so a
+            # call that keeps repeating is never the one forgotten.
+            count = calls.pop((tool, args_hash), 0) + 1
             if count == 1 and len(calls) >= span.settings.state_max_entries:
                 # One long-lived trace (an agent running for hours) is bounded too: forget
-                # the tool call seen first.
+                # the tool call seen least recently.
                 del calls[next(iter(calls))]
             calls[(tool, args_hash)] = count
         if count < span.settings.tool_loop_threshold:
