@@ -54,14 +54,7 @@ _rules_lock = threading.Lock()
 _rules_cache: dict[tuple[str | None, float | None, int | None], tuple[BudgetRule, ...]] = {}
 
 
-_last_rules: tuple[Settings, tuple[BudgetRule, ...]] | None = None
-
-
 def rules_for(settings: Settings) -> tuple[BudgetRule, ...]:
-    global _last_rules
-    last = _last_rules
-    if last is not None and last[0] is settings:  # the same (immutable) settings as last time
-        return last[1]
     key = (settings.budgets_file, settings.budget_trace_usd, settings.budget_trace_tokens)
     rules = _rules_cache.get(key)
     if rules is None:
@@ -77,15 +70,12 @@ def rules_for(settings: Settings) -> tuple[BudgetRule, ...]:
         rules = tuple(found)
         with _rules_lock:
             _rules_cache[key] = rules
-    _last_rules = (settings, rules)
     return rules
 
 
 def _clear_rules() -> None:
-    global _last_rules
     with _rules_lock:
         _rules_cache.clear()
-        _last_rules = None
 
 
 on_settings_change(_clear_rules)

@@ -78,10 +78,9 @@ class EnrichingSpanProcessor(SpanProcessor):
     """
 
     # Live instances: the table of spans already enriched by another instance (several
-    # exporters) is only consulted while there is more than one (``_live``: their number).
+    # exporters) is only consulted while there is more than one.
     _instances: weakref.WeakSet[EnrichingSpanProcessor] = weakref.WeakSet()
-    _live = 0
-    _live_lock = threading.Lock()
+    _instances_lock = threading.Lock()
 
     def __init__(
         self,
@@ -103,15 +102,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         if any(e.name == "budget" for e in self._enrichers):
             register_precall_check(precall_check)
         cls = EnrichingSpanProcessor
-        with cls._live_lock:
+        with cls._instances_lock:
             cls._instances.add(self)
-            cls._live += 1
-        weakref.finalize(self, cls._forget)
-
-    @classmethod
-    def _forget(cls) -> None:
-        with cls._live_lock:
-            cls._live -= 1
 
     @property
     def settings(self) -> Settings:
@@ -171,7 +163,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         if operation is None and not is_root:
             return span  # not a GenAI span and no rollup to attach: the fast path
         state = get_state()
-        shared = EnrichingSpanProcessor._live > 1
+        shared = len(EnrichingSpanProcessor._instances) > 1
         key = (ctx.trace_id, ctx.span_id)
         done: Enrichment | None = state.processed.get(key) if shared else None
         if done is None:
