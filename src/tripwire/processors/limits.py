@@ -54,13 +54,22 @@ def _clamp_value(value: Any, limit: int) -> Any:
     return value
 
 
-def _clamp(attributes: Any, limit: int) -> dict[str, Any]:
-    return {key: _clamp_value(value, limit) for key, value in (attributes or {}).items()}
+def _clamp(attributes: Any, limit: int) -> Any:
+    """``attributes`` with long strings cut: the same mapping when nothing is over."""
+    out = None
+    for key, value in (attributes or {}).items():
+        cut = _clamp_value(value, limit)
+        if cut is not value:
+            if out is None:
+                out = dict(attributes)
+            out[key] = cut
+    return attributes if out is None else out
 
 
 def clamp_to_limits(span: Any, added: Enrichment, fallback: Any = None) -> Enrichment:
     """``added`` with string values cut to the span's attribute value length limits
-    (``added`` itself when no limit applies). ``fallback``: see :func:`_limits`."""
+    (``added`` itself when no limit applies or nothing is over it, so the caller's merged
+    copy stays valid). ``fallback``: see :func:`_limits`."""
     limits = _limits(span, fallback)
     span_limit = getattr(limits, "max_span_attribute_length", None)
     event_limit = getattr(limits, "max_attribute_length", None)
@@ -70,5 +79,10 @@ def clamp_to_limits(span: Any, added: Enrichment, fallback: Any = None) -> Enric
         else added.attributes
     events = added.events
     if event_limit is not None and events:
-        events = [Event(e.name, _clamp(e.attributes, event_limit), e.timestamp) for e in events]
+        cut = [(e, _clamp(e.attributes, event_limit)) for e in events]
+        if any(attrs is not e.attributes for e, attrs in cut):
+            events = [e if attrs is e.attributes else Event(e.name, attrs, e.timestamp)
+                      for e, attrs in cut]
+    if attributes is added.attributes and events is added.events:
+        return added
     return Enrichment(attributes, list(events))
