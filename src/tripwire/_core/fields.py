@@ -21,7 +21,8 @@ def given(value: Any) -> bool:
     return cls in _PLAIN or cls.__name__ not in _SENTINELS
 
 
-def _is_mapping(obj: Any) -> bool:
+def is_mapping(obj: Any) -> bool:
+    """``isinstance(obj, Mapping)``, decided once per type."""
     cls = type(obj)
     known = _mapping_types.get(cls)
     if known is None:
@@ -41,7 +42,7 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     elif _mapping_types.get(cls) is False:  # an SDK model: the common case after dicts
         value = getattr(obj, key, default)
     else:
-        value = obj.get(key, default) if _is_mapping(obj) else getattr(obj, key, default)
+        value = obj.get(key, default) if is_mapping(obj) else getattr(obj, key, default)
     if value is None:
         return default
     cls = type(value)

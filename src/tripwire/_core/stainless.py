@@ -7,49 +7,9 @@ sees, so only a body the SDK has already read is parsed (the SDK caches the pars
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable
 from typing import Any
 
-from tripwire import semconv
-from tripwire._core.fields import server_address_port
 from tripwire._core.stream import close_proxied
-
-ClientInfo = tuple[str, dict[str, Any]]  # provider name, server attributes
-
-
-class ClientInfos:
-    """Provider and server attributes of the client behind an SDK resource (``resource._client``
-    with its ``base_url``), worked out once per client object."""
-
-    def __init__(self, default: str, provider_for: Callable[[Any, str | None], str]) -> None:
-        self._default = default
-        self._provider_for = provider_for
-        self._cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
-
-    def __len__(self) -> int:
-        return len(self._cache)
-
-    def __call__(self, resource: Any) -> ClientInfo:
-        client = getattr(resource, "_client", None)
-        if client is None:
-            return self._default, {}
-        try:
-            return self._cache[client]
-        except (KeyError, TypeError):
-            pass
-        host, port = server_address_port(getattr(client, "base_url", ""))
-        attrs: dict[str, Any] = {}
-        if host:
-            attrs[semconv.SERVER_ADDRESS] = host
-        if port:
-            attrs[semconv.SERVER_PORT] = port
-        info = (self._provider_for(client, host), attrs)
-        try:
-            self._cache[client] = info
-        except TypeError:  # not weakly referenceable: computed again next time
-            pass
-        return info
 
 # LegacyAPIResponse (openai/anthropic 1.x ``with_raw_response``, body read);
 # (Async)APIResponse (``with_raw_response`` with the body read, or ``with_streaming_response``

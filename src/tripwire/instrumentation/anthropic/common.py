@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.stainless import ClientInfos
+from tripwire._core.instrumentor import ClientInfos
 
 # Platform clients of the same SDK (same Messages resource, other hosts and providers).
 _CLIENT_PROVIDERS: dict[str, str] = {

@@ -6,42 +6,25 @@ every read goes through :func:`field`.
 
 from __future__ import annotations
 
-import weakref
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, server_address_port
-
-ClientInfo = tuple[str, dict[str, Any]]  # provider name, server attributes
-_cache: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
+from tripwire._core.fields import get, is_mapping
+from tripwire._core.instrumentor import ClientInfos
 
 
-def client_info(module: Any) -> ClientInfo:
-    """Provider (Developer API or Vertex AI) and server of the client behind ``module``."""
-    api_client = getattr(module, "_api_client", None)
-    if api_client is None:
-        return semconv.PROVIDER_GCP_GEMINI, {}
-    try:
-        return _cache[api_client]
-    except (KeyError, TypeError):
-        pass
-    provider = (semconv.PROVIDER_GCP_VERTEX_AI if getattr(api_client, "vertexai", False)
-                else semconv.PROVIDER_GCP_GEMINI)
-    http_options = getattr(api_client, "_http_options", None)
-    host, port = server_address_port(get(http_options, "base_url") or "")
-    attrs: dict[str, Any] = {}
-    if host:
-        attrs[semconv.SERVER_ADDRESS] = host
-    if port:
-        attrs[semconv.SERVER_PORT] = port
-    info = (provider, attrs)
-    try:
-        _cache[api_client] = info
-    except TypeError:
-        pass
-    return info
+def _provider_for(api_client: Any, host: str | None) -> str:
+    return (semconv.PROVIDER_GCP_VERTEX_AI if getattr(api_client, "vertexai", False)
+            else semconv.PROVIDER_GCP_GEMINI)
+
+
+# Provider (Developer API or Vertex AI) and server of the client behind a Models module.
+client_info = ClientInfos(
+    semconv.PROVIDER_GCP_GEMINI, _provider_for, client_attr="_api_client",
+    base_url=lambda api_client: get(getattr(api_client, "_http_options", None), "base_url"))
 
 
 def model_id(model: Any) -> str | None:
@@ -58,6 +41,7 @@ def model_id(model: Any) -> str | None:
     return model
 
 
+@functools.lru_cache(maxsize=512)
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(word.title() for word in rest)
@@ -65,12 +49,10 @@ def _camel(name: str) -> str:
 
 def field(obj: Any, name: str) -> Any:
     """``obj.name`` for SDK types; ``obj[name]`` or ``obj[camelName]`` for dicts."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        value = obj.get(name)
-        return obj.get(_camel(name)) if value is None else value
-    return getattr(obj, name, None)
+    value = get(obj, name)
+    if value is None and obj is not None and is_mapping(obj):
+        return get(obj, _camel(name))
+    return value
 
 
 def enum_name(value: Any) -> str | None:

@@ -13,7 +13,6 @@ Decisions (see docs/google-genai.md):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tripwire import semconv
@@ -290,10 +289,9 @@ class _Candidate:
                 self.texts.append(text)
             call = field(part, "function_call")
             if call is not None:
-                args = field(call, "args")
+                args = field(call, "args")  # already parsed: checked as is
                 self.calls.append(RequestedToolCall(
-                    field(call, "id"), field(call, "name") or "",
-                    json.dumps(args if args is not None else {}, default=str)))
+                    field(call, "id"), field(call, "name") or "", args if args is not None else {}))
         finish = enum_name(field(candidate, "finish_reason"))
         if finish:
             self.finish = finish

@@ -6,7 +6,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core.fields import get, given
-from tripwire._core.stainless import ClientInfos
+from tripwire._core.instrumentor import ClientInfos
 
 # OpenAI-compatible hosts with a well-known gen_ai.provider.name. Unknown hosts (vLLM,
 # Ollama, gateways) report `openai`, the protocol spoken; server.address tells them apart.
