@@ -50,6 +50,9 @@ class Request:
     # error.type for an exception (e.g. the provider's error code); None or no hook: the
     # exception's class name.
     error_type: Callable[[BaseException], str | None] | None = None
+    # Per-call state of the instrumentor itself (e.g. the responses of an SDK's internal
+    # requests within one call); opaque to the core.
+    state: Any = None
 
 
 @dataclass

@@ -38,10 +38,17 @@ REFUSAL_FINISH_REASONS = frozenset({
 })
 # For these the blocked safety rating names the category; the others are their own category.
 _RATED_REASONS = frozenset({"safety", "image_safety"})
-# Per-call state kept on our Request (the core's dataclass takes extra attributes): the
-# usage of each HTTP response of one call, and the failed HTTP attempt not yet retried.
-_HOPS = "_tripwire_gemini_hops"
-_FAILED_ATTEMPT = "_tripwire_gemini_failed_attempt"
+
+
+class _CallState:
+    """Kept in ``Request.state``: the usage of each HTTP response of one call, and the failed
+    HTTP attempt not yet retried."""
+
+    __slots__ = ("failed", "hops")
+
+    def __init__(self) -> None:
+        self.hops: list[Any] = []
+        self.failed: tuple[int | None, str | None] | None = None
 
 
 # --- request ------------------------------------------------------------------------------
@@ -157,7 +164,7 @@ def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
     system = field(config, "system_instruction")
     system_texts = texts_of(system)
     tools = field(config, "tools")
-    request = Request(
+    return Request(
         operation=semconv.OP_GENERATE_CONTENT,
         provider=provider,
         model=model_id(kwargs.get("model")),
@@ -170,10 +177,9 @@ def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
         if system_texts else None,
         tool_definitions=(lambda: tool_definitions(tools)) if tools else None,
         prompt_text=lambda: "\n".join(system_texts + texts_of(contents)),
+        # The responses of the SDK's internal requests (see hop_hook) land here.
+        state=_CallState(),
     )
-    # The responses of the SDK's internal requests (see hop_hook) land here.
-    setattr(request, _HOPS, [])
-    return request
 
 
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
@@ -186,28 +192,29 @@ def build_stream_request(instance: Any, args: tuple[Any, ...],
 
 
 def is_ours(request: Request) -> bool:
-    return isinstance(getattr(request, _HOPS, None), list)
+    return isinstance(request.state, _CallState)
 
 
 def record_hop(request: Request, response: Any) -> None:
     """Keep the usage of one of the SDK's internal HTTP responses for ``request``."""
-    hops = getattr(request, _HOPS, None)
-    if isinstance(hops, list) and len(hops) < 1000:
-        hops.append(field(response, "usage_metadata"))
+    state = request.state
+    if isinstance(state, _CallState) and len(state.hops) < 1000:
+        state.hops.append(field(response, "usage_metadata"))
 
 
 def attempt_failed(request: Request, exc: BaseException) -> None:
     """Remember a failed HTTP attempt; it becomes a retry if another attempt follows."""
     code = getattr(exc, "code", None)
     status = code if isinstance(code, int) and not isinstance(code, bool) else None
-    setattr(request, _FAILED_ATTEMPT,
-            (status, None if status is not None else type(exc).__qualname__))
+    if isinstance(request.state, _CallState):
+        request.state.failed = (status, None if status is not None else type(exc).__qualname__)
 
 
 def take_failed_attempt(request: Request) -> tuple[int | None, str | None] | None:
-    failed: tuple[int | None, str | None] | None = getattr(request, _FAILED_ATTEMPT, None)
-    if failed is not None:
-        setattr(request, _FAILED_ATTEMPT, None)
+    state = request.state
+    if not isinstance(state, _CallState):
+        return None
+    failed, state.failed = state.failed, None
     return failed
 
 
@@ -328,7 +335,7 @@ def parse_response(response: Any, request: Request) -> Result:
         state = candidates.setdefault(index if isinstance(index, int) else position,
                                       _Candidate())
         state.add(candidate)
-    hops = getattr(request, _HOPS, None)
+    hops = request.state.hops if isinstance(request.state, _CallState) else None
     usages = hops if hops else [field(response, "usage_metadata")]
     return _result(candidates, response, usages, field(response, "prompt_feedback"), True)
 
