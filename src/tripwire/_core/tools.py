@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,24 +58,33 @@ def check_tool_calls(
     return report
 
 
-# id(schema) -> (schema, validator): apps usually pass the same tool definitions on every
-# call, and building a validator costs about as much as validating. Bounded; the schema is
-# kept referenced so that its id cannot be reused while cached.
-_validators: dict[int, tuple[Any, Any]] = {}
-_VALIDATORS_MAX = 256
+IdentityCache = dict[int, tuple[Any, Any]]
+_IDENTITY_CACHE_MAX = 256
+
+
+def by_identity(cache: IdentityCache, key: Any, build: Callable[[Any], Any]) -> Any:
+    """``build(key)``, remembered per object: apps pass the same tool definitions on every
+    call, and deriving from them (validators, JSON schemas) costs as much as using them.
+    Bounded; the key object is kept referenced so that its id cannot be reused while cached
+    (a definition mutated in place keeps its first result)."""
+    cached = cache.get(id(key))
+    if cached is not None and cached[0] is key:
+        return cached[1]
+    value = build(key)
+    if len(cache) >= _IDENTITY_CACHE_MAX:
+        cache.clear()
+    cache[id(key)] = (key, value)
+    return value
+
+
+_validators: IdentityCache = {}
 
 
 def _validator(schema: Any) -> Any:
     import jsonschema
 
-    cached = _validators.get(id(schema))
-    if cached is not None and cached[0] is schema:
-        return cached[1]
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    if len(_validators) >= _VALIDATORS_MAX:
-        _validators.clear()
-    _validators[id(schema)] = (schema, validator)
-    return validator
+    return by_identity(_validators, schema,
+                       lambda s: jsonschema.validators.validator_for(s)(s))
 
 
 def _valid(instance: Any, schema: Any) -> bool:

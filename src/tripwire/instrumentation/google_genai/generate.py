@@ -19,7 +19,7 @@ from tripwire import semconv
 from tripwire._core import content
 from tripwire._core.fields import put_number, string_list
 from tripwire._core.invocation import Request, Result
-from tripwire._core.tools import RequestedToolCall
+from tripwire._core.tools import IdentityCache, RequestedToolCall, by_identity
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.google_genai.common import (
     client_info,
@@ -68,10 +68,18 @@ def _output_type(config: Any) -> str | None:
     return None
 
 
+_json_schemas: IdentityCache = {}
+
+
 def _json_schema(schema: Any) -> Any:
-    """A declaration's ``parameters`` (the SDK's OpenAPI ``Schema``) as JSON schema."""
+    """A declaration's ``parameters`` (the SDK's OpenAPI ``Schema``) as JSON schema,
+    converted once per schema object (apps pass the same tools on every call)."""
     if schema is None:
         return None
+    return by_identity(_json_schemas, schema, _convert_schema)
+
+
+def _convert_schema(schema: Any) -> Any:
     try:
         from google.genai import types
 
