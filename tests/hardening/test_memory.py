@@ -83,7 +83,7 @@ def table_sizes() -> dict[str, int]:
     snapshot = data_snapshot.get_snapshot()
     sizes["genai_prices_memos"] = max(len(getattr(snapshot, name, ()))
                                       for name in prices._GENAI_MEMOS)
-    sizes["alias_cache"] = len(getattr(drift, "_alias_cache", ()))
+    sizes["alias_cache"] = drift.is_floating_alias.cache_info().currsize
     sizes["prompt_hashes"] = len(getattr(tools, "_prompt_hashes", ()))
     sizes["budget_rules_cache"] = len(ledger._rules_cache)
     sizes["failure_log"] = len(guard._seen)

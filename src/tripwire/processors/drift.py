@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from tripwire import semconv
@@ -33,22 +34,10 @@ def _base(model: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-_alias_cache: dict[tuple[str, str | None], bool | None] = {}
-_ALIAS_CACHE_SIZE = 4096
-
-
+@functools.lru_cache(maxsize=4096)  # pure in two strings; bounded
 def is_floating_alias(request: str, response: str | None) -> bool | None:
     """True: the request named an alias the provider resolved to a snapshot. None: unknown."""
-    key = (request, response)
-    try:
-        return _alias_cache[key]
-    except KeyError:
-        pass
-    verdict = _is_floating_alias(request, response)
-    if len(_alias_cache) >= _ALIAS_CACHE_SIZE:
-        _alias_cache.clear()  # bounded: many distinct model names just recompute
-    _alias_cache[key] = verdict
-    return verdict
+    return _is_floating_alias(request, response)
 
 
 def _is_floating_alias(request: str, response: str | None) -> bool | None:
