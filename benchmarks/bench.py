@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -312,6 +313,120 @@ def summarize_overhead(raw: dict[str, dict[str, list[float]]], floor: list[float
 
 
 # --- our wrapper alone, around pre-made SDK results ---------------------------------------
+class _Capture(SpanProcessor):
+    """Keeps each span's attributes at start and its ended form."""
+
+    def __init__(self) -> None:
+        self.started: list[dict[str, Any]] = []
+        self.ended: list[ReadableSpan] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started.append(dict(span.attributes))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span)
+
+
+class _Rebuilding(SpanProcessor):
+    """What enrichment asks of the SDK, without our code: one context-window histogram point
+    and a copy of the ended span with the additions merged (public constructor), passed on."""
+
+    def __init__(self, next_processor: SpanProcessor, hist: Any,
+                 point: tuple[float, dict[str, Any]] | None, added: dict[str, Any]) -> None:
+        self.next, self.hist, self.point, self.added = next_processor, hist, point, added
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.next.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.point is not None:  # embeddings have no context window
+            self.hist.record(*self.point)
+        merged = {**span.attributes.copy(), **self.added}  # type: ignore[union-attr]
+        self.next.on_end(ReadableSpan(
+            name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+            attributes=MappingProxyType(merged), events=span.events, links=span.links,
+            kind=span.kind, status=span.status, start_time=span.start_time,
+            end_time=span.end_time, instrumentation_scope=span.instrumentation_scope))
+
+    def shutdown(self) -> None:
+        self.next.shutdown()
+
+
+def _capture(wrapper_call: Callable[[Any, Any], Any], enrich: bool
+             ) -> tuple[dict[str, Any], ReadableSpan, list[tuple[str, float, dict[str, Any]]]]:
+    """One call through our wrapper: its span's attributes at start, the ended span, and its
+    histogram points (name, value, attributes). The processor's counters are observable
+    (no SDK work per span) and left out."""
+    from tripwire.processors import EnrichingSpanProcessor
+
+    spans = _Capture()
+    tp = TracerProvider(shutdown_on_exit=False)
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    tp.add_span_processor(EnrichingSpanProcessor(spans, meter_provider=mp) if enrich else spans)
+    wrapper_call(tp, mp)
+    tp.shutdown()
+    points = []
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for dp in metric.data.data_points:
+                    if hasattr(dp, "bucket_counts"):
+                        points.append((metric.name, dp.sum, dict(dp.attributes)))
+    return spans.started[-1], spans.ended[-1], points
+
+
+def sdk_share_op(wrapper_call: Callable[[Any, Any], Any], enrich: bool
+                 ) -> tuple[Callable[[], None], TracerProvider]:
+    """The OpenTelemetry SDK calls one instrumented call makes, replayed without our code.
+
+    ``wrapper_call(tp, mp)`` runs the call once through our wrapper; its span and histogram
+    points (and with ``enrich`` the processor's context-window point and attribute additions)
+    are captured, then replayed against fresh providers: start a CLIENT span with the same
+    attributes, make it current and detach, set the response attributes, record the same
+    points, end it (with ``enrich``: one more point and a rebuilt copy of the span). What a
+    wrapper costs beyond this is our own Python."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import SpanKind
+
+    from tripwire._core.telemetry import make_telemetry
+    from tripwire.processors.metrics import make_instruments
+
+    start_attrs, final, call_points = _capture(wrapper_call, False)
+    final_attrs = dict(final.attributes or {})
+    end_attrs = {k: v for k, v in final_attrs.items() if start_attrs.get(k) != v}
+    tracer_provider = TracerProvider(shutdown_on_exit=False)
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    processor: SpanProcessor = BatchSpanProcessor(NullExporter(), max_queue_size=100_000)
+    if enrich:
+        _, enriched, enriched_points = _capture(wrapper_call, True)
+        added = {k: v for k, v in (enriched.attributes or {}).items() if k not in final_attrs}
+        point = next(((v, a) for n, v, a in enriched_points
+                      if n == "tripwire.context_window.utilization"), None)
+        processor = _Rebuilding(processor,
+                                make_instruments(meter_provider).context_window_utilization,
+                                point, added)
+    tracer_provider.add_span_processor(processor)
+    telemetry = make_telemetry("bench", tracer_provider, meter_provider)
+    instruments = {"gen_ai.client.operation.duration": telemetry.duration,
+                   "gen_ai.client.token.usage": telemetry.token_usage,
+                   "gen_ai.client.operation.time_to_first_chunk": telemetry.time_to_first_chunk}
+    records = [(instruments[n].record, v, a) for n, v, a in call_points]
+    tracer, name = telemetry.tracer, final.name
+
+    def op() -> None:
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start_attrs)
+        otel_context.detach(otel_context.attach(otel_trace.set_span_in_context(span)))
+        span.set_attributes(end_attrs)
+        for record, value, attrs in records:
+            record(value, attrs)
+        span.end()
+
+    return op, tracer_provider
+
+
 def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
     """The instrumentation's own cost without the SDK's noise: the wrapper every instrumented
     openai method goes through, around a pre-made response (or an iterator of pre-parsed
@@ -369,7 +484,18 @@ def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
     providers_ = {"tripwire": providers(False), "tripwire+enrich": providers(True)}
     variants = {"bare": bare_ops,
                 **{name: ops_for(tp, mp) for name, (tp, mp) in providers_.items()}}
-    raw: dict[str, dict[str, list[float]]] = {v: {o: [] for o in bare_ops} for v in variants}
+    # The SDK's share: the same spans and points replayed without our code (not for streams).
+    share_tps = []
+    for enrich in (False, True):
+        share: dict[str, Callable[[], Any]] = {}
+        for name in made:
+            op, share_tp = sdk_share_op(
+                lambda tp, mp, name=name: ops_for(tp, mp)[name](), enrich)
+            share[name] = op
+            share_tps.append(share_tp)
+        variants["sdk-share+enrich" if enrich else "sdk-share"] = share
+    raw: dict[str, dict[str, list[float]]] = {v: {o: [] for o in ops} for v, ops in
+                                              variants.items()}
     floor: list[float] = []
     ftp, fmp = providers(False)
     fop = floor_op(ftp.get_tracer("floor"), fmp.get_meter("floor").create_histogram("h"))
@@ -382,19 +508,28 @@ def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
             for op in bare_ops:
                 n = max(calls // 10, 5) if op == "stream200" else calls
                 for name in names[shift:] + names[:shift]:
-                    raw[name][op].append(_block(variants[name][op], n))
+                    if op in variants[name]:
+                        raw[name][op].append(_block(variants[name][op], n))
             floor.append(_block(fop, calls))
     finally:
         gc.unfreeze()
-        for tp, _ in providers_.values():
+        for tp in [*(tp for tp, _ in providers_.values()), *share_tps]:
             tp.shutdown()
         ftp.shutdown()
     out: dict[str, Any] = {"floor_us": _stats(floor), "variants": {}}
+    for name in ("sdk-share", "sdk-share+enrich"):
+        out["variants"][name] = {op: {"added_us": _stats([v - b for v, b in zip(
+            raw[name][op], raw["bare"][op])])} for op in variants[name]}
     for name in providers_:
         table: dict[str, Any] = {}
+        share_name = name.replace("tripwire", "sdk-share")
         for op in bare_ops:
             table[op] = {"added_us": _stats([v - b for v, b in
                                              zip(raw[name][op], raw["bare"][op])])}
+            if raw[share_name].get(op):
+                # Our own Python: the wrapper minus the SDK work it asked for, same round.
+                table[op]["own_us"] = _stats([v - b for v, b in
+                                              zip(raw[name][op], raw[share_name][op])])
         per_chunk = [((a - ab) - (f - fb)) / (len(chunks) - len(few)) for a, ab, f, fb in
                      zip(raw[name]["stream200"], raw["bare"]["stream200"],
                          raw[name]["stream_few"], raw["bare"]["stream_few"])]
@@ -742,10 +877,14 @@ def print_isolated(result: dict[str, Any]) -> None:
     print("\n== our wrapper alone around pre-made openai results (no HTTP/JSON/pydantic), "
           "µs added, median (p10…p90)")
     print(f"floor: {_fmt(result['floor_us'])} µs")
-    print(f"{'variant':<20}{'operation':<14}{'added µs/op':>26}{'added µs/chunk':>22}")
+    print("sdk-share: the same spans and metric points replayed on the SDK without our code "
+          "(with +enrich: the context-window point and the rebuilt span too); own = the "
+          "wrapper minus its sdk-share, same round")
+    print(f"{'variant':<20}{'operation':<14}{'added µs/op':>26}{'own µs/op':>26}"
+          f"{'added µs/chunk':>22}")
     for variant, ops in result["variants"].items():
         for op, e in ops.items():
-            print(f"{variant:<20}{op:<14}{_fmt(e['added_us']):>26}"
+            print(f"{variant:<20}{op:<14}{_fmt(e['added_us']):>26}{_fmt(e.get('own_us')):>26}"
                   f"{_fmt(e.get('added_us_per_chunk'), 2):>22}")
 
 

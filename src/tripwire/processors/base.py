@@ -28,7 +28,7 @@ class Enrichment:
     events: list[Event] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)  # built for every GenAI span and read ~40 times: slots are faster
 class SpanData:
     span: ReadableSpan
     attributes: dict[str, Any]  # the span's attributes with earlier enrichers' additions

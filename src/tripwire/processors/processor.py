@@ -45,6 +45,18 @@ def default_enrichers() -> list[Enricher]:
             DriftEnricher(), ContextWindowEnricher(), ToolLoopEnricher()]
 
 
+def _attributes_copy(span: ReadableSpan) -> dict[str, Any]:
+    """The span's attributes as a new dict. The SDK hands them out as a read-only view of
+    ``BoundedAttributes``, whose item reads are Python calls: ``copy()`` (the view passes it to
+    the mapping) copies its dict in one step, ~10x faster than ``dict(view)``."""
+    attrs = span.attributes
+    if not attrs:
+        return {}
+    copy = getattr(attrs, "copy", None)
+    out = copy() if copy is not None else None
+    return out if type(out) is dict else dict(attrs)
+
+
 def _is_local_root(span: ReadableSpan) -> bool:
     parent = span.parent
     return parent is None or parent.is_remote
@@ -156,8 +168,10 @@ class EnrichingSpanProcessor(SpanProcessor):
         ctx = span.context
         if ctx is None:
             return span
-        attrs = span.attributes or {}
-        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
+        # One copy of the attributes: the enrichers read it, it collects their additions and
+        # becomes the rebuilt span's.
+        merged = _attributes_copy(span)
+        operation = merged.get(semconv.GEN_AI_OPERATION_NAME)
         parent = span.parent
         is_root = parent is None or parent.is_remote
         if operation is None and not is_root:
@@ -174,9 +188,6 @@ class EnrichingSpanProcessor(SpanProcessor):
                 if record.llm_calls == 0 and record.budget_exceeded is None:
                     self._release(record, ctx.trace_id, ctx.span_id)
                     return span
-            # One copy of the attributes (the span's own mapping is slow to read): the
-            # enrichers read it, it collects their additions and becomes the rebuilt span's.
-            merged = dict(attrs)
             done = self._compute(span, ctx, record, merged, operation, is_root)
             if shared:
                 state.processed.set(key, done)
