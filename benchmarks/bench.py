@@ -10,6 +10,9 @@ overhead     µs added per call / per stream chunk, A/B interleaved: every round
              tripwire + EnrichingSpanProcessor (wrapping a BatchSpanProcessor with a no-op
              exporter), the official ``opentelemetry-instrumentation-openai-v2``; plus the
              floor (one SDK span with 15 attributes + 2 histogram points).
+isolated     our wrapper alone around pre-made SDK results (no HTTP/JSON/pydantic), and beside
+             it ``sdk-share``: the same spans and metric points replayed on the SDK without
+             our code, so ``own`` = wrapper - sdk-share is our Python.
 enrichment   the EnrichingSpanProcessor alone: µs per GenAI span and spans per second.
 imports      import time of ``tripwire`` and of the instrumentors, and ``instrument()`` time
              (fresh interpreters, median of several).
