@@ -497,6 +497,26 @@ def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
             share[name] = op
             share_tps.append(share_tp)
         variants["sdk-share+enrich" if enrich else "sdk-share"] = share
+    # Production calls run inside a sampled server span: then the SDK's default exemplar
+    # filter (trace_based) offers every metric point as an exemplar.
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    parent = otel_trace.set_span_in_context(NonRecordingSpan(SpanContext(
+        0x5EED << 64, 0x5EED, False, TraceFlags(TraceFlags.SAMPLED))))
+
+    def in_span(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            token = otel_context.attach(parent)
+            try:
+                return fn()
+            finally:
+                otel_context.detach(token)
+        return run
+
+    for ops in variants.values():
+        ops["chat_in_span"] = in_span(ops["chat"])
     raw: dict[str, dict[str, list[float]]] = {v: {o: [] for o in ops} for v, ops in
                                               variants.items()}
     floor: list[float] = []
