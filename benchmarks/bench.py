@@ -49,6 +49,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NonRecordingSpan, set_span_in_context
 
 MESSAGES = [{"role": "system", "content": "You are a support assistant."},
             {"role": "user", "content": "Where is my order 1234?"}]
@@ -343,7 +344,9 @@ class _Rebuilding(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         if self.point is not None:  # embeddings have no context window
-            self.hist.record(*self.point)
+            value, attrs = self.point
+            self.hist.record(value, attrs, context=set_span_in_context(
+                NonRecordingSpan(span.context)))  # type: ignore[arg-type]
         merged = {**span.attributes.copy(), **self.added}  # type: ignore[union-attr]
         self.next.on_end(ReadableSpan(
             name=span.name, context=span.context, parent=span.parent, resource=span.resource,
@@ -421,10 +424,11 @@ def sdk_share_op(wrapper_call: Callable[[Any, Any], Any], enrich: bool
 
     def op() -> None:
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start_attrs)
-        otel_context.detach(otel_context.attach(otel_trace.set_span_in_context(span)))
+        ctx = otel_trace.set_span_in_context(span)
+        otel_context.detach(otel_context.attach(ctx))
         span.set_attributes(end_attrs)
         for record, value, attrs in records:
-            record(value, attrs)
+            record(value, attrs, context=ctx)  # exemplars name the span, as ours do
         span.end()
 
     return op, tracer_provider

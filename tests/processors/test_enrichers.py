@@ -117,6 +117,21 @@ def test_context_window(harness: Harness) -> None:
     assert harness.span("chat o3-mini").attributes[semconv.TRIPWIRE_CONTEXT_WINDOW_WARNING]
 
 
+def test_context_window_exemplar_points_at_the_llm_span(harness: Harness) -> None:
+    # The processor runs after the span left the context (the harness's spans end outside
+    # their `with`): the exemplar must name the LLM span, not the request span around it.
+    with harness.tracer.start_as_current_span("POST /chat") as parent:
+        harness.llm("gpt-4o", input_tokens=12_800)
+    llm = harness.span("chat gpt-4o")
+    data = harness.reader.get_metrics_data()
+    exemplars = [e for rm in data.resource_metrics for sm in rm.scope_metrics
+                 for m in sm.metrics if m.name == semconv.METRIC_CONTEXT_WINDOW_UTILIZATION
+                 for p in m.data.data_points for e in p.exemplars]
+    assert [e.span_id for e in exemplars] == [llm.context.span_id]
+    assert llm.context.span_id != parent.get_span_context().span_id
+    assert exemplars[0].value == pytest.approx(0.1)
+
+
 def test_no_context_window_for_unknown_models(harness: Harness) -> None:
     harness.llm("mystery-model")
     assert semconv.TRIPWIRE_CONTEXT_WINDOW_LIMIT not in harness.span(

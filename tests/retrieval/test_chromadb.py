@@ -72,6 +72,8 @@ def test_query_span_ids_distances_and_flags(instrumented: Any, collection: Any,
     points = get_metric_points(metric_reader, semconv.METRIC_RETRIEVAL_DOCUMENTS)
     assert len(points) == 1 and points[0].count == 1 and points[0].sum == 2
     assert points[0].attributes[semconv.GEN_AI_DATA_SOURCE_ID] == collection.name
+    # the exemplar names the retrieval span
+    assert [e.span_id for e in points[0].exemplars] == [span.context.span_id]
 
 
 def test_low_relevance_uses_distance_threshold(instrumented: Any, collection: Any,

@@ -302,18 +302,24 @@ class LLMCall:
         if error is not None:
             attrs = {**attrs, semconv.ERROR_TYPE: error}
         telemetry = self.telemetry
-        telemetry.duration.record(duration, attrs)
+        # Exemplars point at this call's span: the call usually ends after it was detached
+        # (or, for a stream, wherever the app finished iterating).
+        ctx = trace.set_span_in_context(self.span)
+        telemetry.duration.record(duration, attrs, context=ctx)
         if self._ttfc is not None:
-            telemetry.time_to_first_chunk.record(self._ttfc, attrs)
+            telemetry.time_to_first_chunk.record(self._ttfc, attrs, context=ctx)
         if result is None or error is not None:
             return
         if result.input_tokens is not None:
             telemetry.token_usage.record(
-                result.input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT}
+                result.input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT},
+                context=ctx,
             )
         if result.output_tokens is not None:
             telemetry.token_usage.record(
-                result.output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT}
+                result.output_tokens,
+                {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT},
+                context=ctx,
             )
 
 

@@ -272,8 +272,9 @@ class OperationSpan:
         if result.hits is not None:
             attrs.update(retrieval_attributes(result.hits, op.score_kind))
             with guard("retrieval metrics"):
+                ctx = trace.set_span_in_context(span)  # exemplars point at this span
                 for hits in result.hits or [[]]:
-                    self.telemetry.documents.record(len(hits), self.metric_attrs)
+                    self.telemetry.documents.record(len(hits), self.metric_attrs, context=ctx)
             if capture:
                 attrs[semconv.GEN_AI_RETRIEVAL_DOCUMENTS] = content.to_json(
                     [_document_json(hit) for hits in result.hits for hit in hits]

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, set_span_in_context
 
 from tripwire import semconv
 from tripwire.processors.metrics import Instruments
@@ -99,6 +100,12 @@ class SpanData:
             found = self._price_and_window = book.for_span(
                 self.provider, self.response_model, self.request_model)
         return found
+
+    def exemplar_context(self) -> Context | None:
+        """A context whose current span is this one, for the metric points recorded about it:
+        their exemplars then point at this span, not at whatever is current when it ends."""
+        ctx = self.span.context
+        return set_span_in_context(NonRecordingSpan(ctx)) if ctx is not None else None
 
     def metric_attributes(self) -> dict[str, Any]:
         """Low-cardinality dimensions only: provider, operation, models, feature (a copy)."""

@@ -19,8 +19,8 @@ class ContextWindowEnricher:
         if not limit:
             return None
         utilization = used / limit
-        span.instruments.context_window_utilization.record(utilization,
-                                                          span.shared_metric_attributes())
+        span.instruments.context_window_utilization.record(
+            utilization, span.shared_metric_attributes(), context=span.exemplar_context())
         return Enrichment({
             semconv.TRIPWIRE_CONTEXT_WINDOW_LIMIT: limit,
             semconv.TRIPWIRE_CONTEXT_WINDOW_UTILIZATION: round(utilization, 6),

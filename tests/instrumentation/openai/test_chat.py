@@ -56,6 +56,27 @@ def test_chat_span_attributes_and_metrics(env) -> None:
     assert env.points(sc.METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK) == []
 
 
+def test_metric_exemplars_point_at_the_call_span(env) -> None:
+    # Recorded after the call's span is detached: the exemplars must still name that span,
+    # not the application's span around the call.
+    env.server.enqueue(chat_reply("Hello", usage=(12, 5)))
+    app = env.tracer_provider.get_tracer("app")
+    with env.client() as client, app.start_as_current_span("POST /chat") as parent:
+        client.chat.completions.create(model="gpt-4o-mini",
+                                       messages=[{"role": "user", "content": "hi"}])
+    (chat,) = [s for s in env.spans() if s.name == "chat gpt-4o-mini"]
+    data = env.reader.get_metrics_data()  # once: a collection resets the exemplars
+    points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+              if m.name in (sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+                            sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE)
+              for p in m.data.data_points]
+    assert len(points) == 3
+    for point in points:
+        (exemplar,) = point.exemplars
+        assert exemplar.span_id == chat.context.span_id != parent.get_span_context().span_id
+        assert exemplar.trace_id == chat.context.trace_id
+
+
 def test_only_sent_parameters_are_recorded(env) -> None:
     env.client().chat.completions.create(model="gpt-4o-mini",
                                          messages=[{"role": "user", "content": "hi"}])
@@ -96,8 +117,9 @@ def test_error_sets_error_type_and_reraises_untouched(env) -> None:
 
 async def test_async_chat(env) -> None:
     env.server.enqueue(chat_reply("async hi", usage=(3, 2)))
-    result = await env.async_client().chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    async with env.async_client() as client:
+        result = await client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert result.choices[0].message.content == "async hi"
     span = env.span()
     assert span.name == "chat gpt-4o"
@@ -149,8 +171,9 @@ async def test_async_with_streaming_response_is_left_for_the_app(env) -> None:
     env.server.enqueue(chat_reply("streamed body", usage=(4, 2)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a parse() coroutine never awaited would warn
-        async with env.async_client().chat.completions.with_streaming_response.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]) as response:
+        async with env.async_client() as client, \
+                client.chat.completions.with_streaming_response.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]) as response:
             assert not response.http_response.is_closed  # we did not read it
             parsed = await response.parse()
     assert parsed.choices[0].message.content == "streamed body"
