@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Mapping
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -306,3 +307,44 @@ def test_repeating_tool_call_survives_the_per_trace_bound(harness: Harness) -> N
                 _tool(harness, "search", "same")
     search = [s for s in harness.spans() if s.name == "execute_tool search"]
     assert [s.attributes.get(semconv.TRIPWIRE_TOOL_LOOP_COUNT) for s in search] == [None, None, 3]
+
+
+# --- spans whose attributes are not the SDK's own mapping ----------------------------------
+class _PlainMapping(Mapping):  # a foreign container: no copy(), reads only
+    def __init__(self, data: dict) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> object:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@pytest.mark.parametrize("wrap", [dict, _PlainMapping], ids=["dict", "mapping-without-copy"])
+def test_spans_with_any_attribute_mapping_are_enriched(harness: Harness, wrap: type) -> None:
+    # The processor copies attributes with the view's copy(); a snapshot whose mapping has
+    # none must still be enriched, with its own attributes kept.
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    out = InMemorySpanExporter()
+    processor = EnrichingSpanProcessor(SimpleSpanProcessor(out),
+                                       meter_provider=harness.meter_provider)
+    attrs = {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_PROVIDER_NAME: "openai",
+             semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+             semconv.GEN_AI_USAGE_INPUT_TOKENS: 1000, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 100,
+             "app.custom": "kept"}
+    root = SpanContext(0xABC, 1, False, TraceFlags(TraceFlags.SAMPLED))
+    span = ReadableSpan(name="chat gpt-4o-mini",
+                        context=SpanContext(0xABC, 2, False, TraceFlags(TraceFlags.SAMPLED)),
+                        parent=root, attributes=wrap(attrs), kind=SpanKind.CLIENT,
+                        start_time=1, end_time=2)
+    processor.on_end(span)
+    (enriched,) = out.get_finished_spans()
+    assert enriched.attributes["app.custom"] == "kept"
+    assert enriched.attributes[semconv.TRIPWIRE_COST_USD] == pytest.approx(
+        (1000 * 0.15 + 100 * 0.6) / 1e6)

@@ -45,16 +45,17 @@ def default_enrichers() -> list[Enricher]:
             DriftEnricher(), ContextWindowEnricher(), ToolLoopEnricher()]
 
 
-def _attributes_copy(span: ReadableSpan) -> dict[str, Any]:
-    """The span's attributes as a new dict. The SDK hands them out as a read-only view of
+def _attributes_copy(attrs: Any) -> dict[str, Any]:
+    """A span's attributes as a new dict. The SDK hands them out as a read-only view of
     ``BoundedAttributes``, whose item reads are Python calls: ``copy()`` (the view passes it to
     the mapping) copies its dict in one step, ~10x faster than ``dict(view)``."""
-    attrs = span.attributes
-    if not attrs:
-        return {}
-    copy = getattr(attrs, "copy", None)
-    out = copy() if copy is not None else None
-    return out if type(out) is dict else dict(attrs)
+    try:
+        out = attrs.copy()
+    except Exception:  # no copy(), or a view over a mapping that has none
+        out = None
+    if type(out) is dict:
+        return out
+    return dict(out) if isinstance(out, dict) else dict(attrs)
 
 
 def _is_local_root(span: ReadableSpan) -> bool:
@@ -168,10 +169,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         ctx = span.context
         if ctx is None:
             return span
-        # One copy of the attributes: the enrichers read it, it collects their additions and
-        # becomes the rebuilt span's.
-        merged = _attributes_copy(span)
-        operation = merged.get(semconv.GEN_AI_OPERATION_NAME)
+        attrs = span.attributes or {}
+        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
         parent = span.parent
         is_root = parent is None or parent.is_remote
         if operation is None and not is_root:
@@ -188,6 +187,9 @@ class EnrichingSpanProcessor(SpanProcessor):
                 if record.llm_calls == 0 and record.budget_exceeded is None:
                     self._release(record, ctx.trace_id, ctx.span_id)
                     return span
+            # One copy of the attributes: the enrichers read it, it collects their additions
+            # and becomes the rebuilt span's.
+            merged = _attributes_copy(attrs)
             done = self._compute(span, ctx, record, merged, operation, is_root)
             if shared:
                 state.processed.set(key, done)
@@ -275,7 +277,8 @@ def _rebuild(span: ReadableSpan, added: Enrichment, merged: dict[str, Any] | Non
     """
     clamped = clamp_to_limits(span, added, fallback_limits)
     if merged is None or clamped is not added:
-        merged = {**span.attributes, **clamped.attributes}  # type: ignore[dict-item]
+        merged = _attributes_copy(span.attributes or {})
+        merged.update(clamped.attributes)
     events: Sequence[Event] = span.events
     if clamped.events:
         events = (*events, *clamped.events)
