@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
@@ -173,32 +176,35 @@ def test_single_llm_span_as_root_rolls_up_itself(harness: Harness) -> None:
     assert attrs[semconv.TRIPWIRE_TRACE_COST_USD] == attrs[semconv.TRIPWIRE_COST_USD]
 
 
-def test_every_bundled_model_agrees_with_calc_price() -> None:
-    """Our flat-rate shortcut and the calc_price fallback give genai-prices' numbers."""
-    import random
-    from datetime import datetime, timezone
-
-    from genai_prices import data_snapshot
-
+def _agrees_with_calc_price(provider: Any, model: Any, inp: int, rnd: random.Random,
+                            when: datetime) -> None:
+    """Our price for random usage with ``inp`` input tokens equals genai-prices' calc_price."""
     from tripwire.processors.prices import Price
     from tripwire.processors.prices import Usage as TWUsage
+
+    cr = rnd.randint(0, inp // 2)
+    cw = rnd.randint(0, (inp - cr) // 4)
+    out = rnd.randint(0, 4000)
+    ref = model.calc_price(Usage(input_tokens=inp, output_tokens=out,
+                                 cache_read_tokens=cr or None, cache_write_tokens=cw or None),
+                           provider, genai_request_timestamp=when).total_price
+    got = Price("price_table", None, gp_provider=provider, gp_model=model).cost(
+        TWUsage(inp, out, cr, cw), when)
+    assert abs(got - ref) < Decimal("1e-12"), (provider.id, model.id, inp)
+
+
+def test_every_bundled_model_agrees_with_calc_price() -> None:
+    """Our flat-rate shortcut and the calc_price fallback give genai-prices' numbers."""
+    from datetime import timezone
+
+    from genai_prices import data_snapshot
 
     rnd = random.Random(7)
     when = datetime.now(timezone.utc)
     checked = 0
     for provider in data_snapshot.get_snapshot().providers:
         for model in provider.models:
-            inp = rnd.randint(0, 200_000)
-            cr = rnd.randint(0, inp // 2)
-            cw = rnd.randint(0, (inp - cr) // 4)
-            out = rnd.randint(0, 4000)
-            ref = model.calc_price(Usage(input_tokens=inp, output_tokens=out,
-                                         cache_read_tokens=cr or None,
-                                         cache_write_tokens=cw or None),
-                                   provider, genai_request_timestamp=when).total_price
-            got = Price("price_table", None, gp_provider=provider, gp_model=model).cost(
-                TWUsage(inp, out, cr, cw), when)
-            assert abs(got - ref) < Decimal("1e-12"), (provider.id, model.id)
+            _agrees_with_calc_price(provider, model, rnd.randint(0, 200_000), rnd, when)
             checked += 1
     assert checked > 1000
 
@@ -206,13 +212,11 @@ def test_every_bundled_model_agrees_with_calc_price() -> None:
 def test_tiered_prices_agree_with_calc_price_across_the_tiers() -> None:
     """Long-context tiers (Claude, Gemini…) take the shortcut too: the tier the total input
     crosses applies to every token, as in genai-prices."""
-    import random
-    from datetime import datetime, timezone
+    from datetime import timezone
 
     from genai_prices import data_snapshot
 
-    from tripwire.processors.prices import Price, _flat_rates
-    from tripwire.processors.prices import Usage as TWUsage
+    from tripwire.processors.prices import _flat_rates
 
     rnd = random.Random(11)
     when = datetime.now(timezone.utc)
@@ -224,14 +228,5 @@ def test_tiered_prices_agree_with_calc_price_across_the_tiers() -> None:
                 continue
             tiered += 1
             for inp in (rnd.randint(0, 150_000), rnd.randint(200_001, 1_500_000)):
-                cr = rnd.randint(0, inp // 2)
-                cw = rnd.randint(0, (inp - cr) // 4)
-                out = rnd.randint(0, 4000)
-                ref = model.calc_price(Usage(input_tokens=inp, output_tokens=out,
-                                             cache_read_tokens=cr or None,
-                                             cache_write_tokens=cw or None),
-                                       provider, genai_request_timestamp=when).total_price
-                got = Price("price_table", None, gp_provider=provider, gp_model=model).cost(
-                    TWUsage(inp, out, cr, cw), when)
-                assert abs(got - ref) < Decimal("1e-12"), (provider.id, model.id, inp)
+                _agrees_with_calc_price(provider, model, inp, rnd, when)
     assert tiered > 10
