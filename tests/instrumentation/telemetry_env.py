@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire._core.guard import reset_failure_log
-from tripwire.settings import set_settings
+from tripwire.settings import Settings, set_settings
 
 
 @dataclass
@@ -71,4 +71,33 @@ def instrumented(instrumentor_class: type) -> Iterator[dict[str, Any]]:
                "meter_provider": meter_provider, "instrumentor": instrumentor}
     finally:
         instrumentor.uninstrument()
+        set_settings(None)
+
+
+@contextmanager
+def enriched_pipeline(instrumentor_class: type) -> Iterator[InMemorySpanExporter]:
+    """Default settings and fresh cross-span state; ``instrumentor_class`` installed on a
+    provider whose spans go through ``EnrichingSpanProcessor`` to the yielded exporter.
+    Everything is undone afterwards (the budget pre-call check included)."""
+    from tripwire._core.precall import unregister_precall_check
+    from tripwire.processors import EnrichingSpanProcessor
+    from tripwire.processors.ledger import precall_check
+    from tripwire.processors.state import reset_state
+
+    set_settings(Settings())
+    reset_state()
+    exporter = InMemorySpanExporter()
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    provider = TracerProvider()
+    provider.add_span_processor(EnrichingSpanProcessor(SimpleSpanProcessor(exporter),
+                                                       meter_provider=meter_provider))
+    instrumentor = instrumentor_class()
+    instrumentor.instrument(tracer_provider=provider, meter_provider=meter_provider)
+    try:
+        yield exporter
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+        unregister_precall_check(precall_check)
+        reset_state()
         set_settings(None)

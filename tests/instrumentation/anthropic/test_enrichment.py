@@ -6,20 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 from genai_prices import Usage, calc_price
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire import semconv as sc
-from tripwire._core.precall import unregister_precall_check
 from tripwire.instrumentation.anthropic import AnthropicInstrumentor
-from tripwire.processors import EnrichingSpanProcessor
-from tripwire.processors.ledger import precall_check
-from tripwire.processors.state import reset_state
-from tripwire.settings import Settings, set_settings
 from tripwire.testing.anthropic_server import AnthropicUsage, FakeAnthropicServer, anthropic_message
+
+from ..telemetry_env import enriched_pipeline
 
 USAGE = AnthropicUsage(input_tokens=30_000, output_tokens=2_000, cache_read_input_tokens=120_000,
                        cache_creation_input_tokens=20_000)
@@ -27,24 +20,8 @@ USAGE = AnthropicUsage(input_tokens=30_000, output_tokens=2_000, cache_read_inpu
 
 @pytest.fixture
 def enriched() -> Iterator[tuple[FakeAnthropicServer, InMemorySpanExporter]]:
-    set_settings(Settings())
-    reset_state()
-    exporter = InMemorySpanExporter()
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    provider = TracerProvider()
-    provider.add_span_processor(EnrichingSpanProcessor(SimpleSpanProcessor(exporter),
-                                                       meter_provider=meter_provider))
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, meter_provider=meter_provider)
-    server = FakeAnthropicServer().start()
-    try:
+    with enriched_pipeline(AnthropicInstrumentor) as exporter, FakeAnthropicServer() as server:
         yield server, exporter
-    finally:
-        instrumentor.uninstrument()
-        server.stop()
-        unregister_precall_check(precall_check)
-        reset_state()
-        set_settings(None)
 
 
 def _expected_cost() -> float:
@@ -95,3 +72,4 @@ def test_refusal_flag_survives_enrichment(enriched) -> None:
     assert span.attributes[sc.TRIPWIRE_REFUSAL] is True
     assert span.attributes[sc.TRIPWIRE_REFUSAL_CATEGORY] == "cyber"
     assert span.attributes[sc.TRIPWIRE_COST_USD] > 0
+

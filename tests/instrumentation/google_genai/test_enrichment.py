@@ -6,45 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 from genai_prices import Usage, calc_price
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire import semconv as sc
-from tripwire._core.precall import unregister_precall_check
 from tripwire.instrumentation.google_genai import GoogleGenAIInstrumentor
-from tripwire.processors import EnrichingSpanProcessor
-from tripwire.processors.ledger import precall_check
-from tripwire.processors.state import reset_state
-from tripwire.settings import Settings, set_settings
 from tripwire.testing.gemini_server import FakeGeminiServer, GeminiUsage, gemini_response
+
+from ..telemetry_env import enriched_pipeline
 
 MODEL = "gemini-2.5-flash"
 
 
 @pytest.fixture
 def enriched() -> Iterator[tuple[InMemorySpanExporter, FakeGeminiServer]]:
-    set_settings(Settings())
-    reset_state()
-    exporter = InMemorySpanExporter()
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    provider = TracerProvider()
-    provider.add_span_processor(EnrichingSpanProcessor(SimpleSpanProcessor(exporter),
-                                                       meter_provider=meter_provider))
-    instrumentor = GoogleGenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, meter_provider=meter_provider)
-    server = FakeGeminiServer().start()
-    try:
+    with enriched_pipeline(GoogleGenAIInstrumentor) as exporter, FakeGeminiServer() as server:
         yield exporter, server
-    finally:
-        instrumentor.uninstrument()
-        server.stop()
-        provider.shutdown()
-        unregister_precall_check(precall_check)
-        reset_state()
-        set_settings(None)
 
 
 @pytest.mark.parametrize("vertexai", [False, True], ids=["developer_api", "vertex_ai"])
@@ -81,3 +57,4 @@ def test_safety_refusal_is_counted_once(enriched) -> None:
     assert span.attributes[sc.TRIPWIRE_REFUSAL] is True
     assert span.attributes[sc.TRIPWIRE_REFUSAL_SOURCE] == "finish_reason"
     assert span.attributes[sc.TRIPWIRE_REFUSAL_CATEGORY] == "dangerous_content"
+
