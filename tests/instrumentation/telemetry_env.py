@@ -53,6 +53,19 @@ def all_values(span: ReadableSpan) -> str:
     return " ".join(parts)
 
 
+def redacted_content_events(span: ReadableSpan, secret: str = "jane@example.com") -> list[Any]:
+    """The content events of a call made with ``EVENT_ONLY`` capture and email redaction:
+    checked to be the request's then the response's, off the span, and free of ``secret``."""
+    from tripwire import semconv as sc
+
+    assert sc.GEN_AI_INPUT_MESSAGES not in (span.attributes or {})
+    events = [e for e in span.events if e.name == sc.EVENT_GEN_AI_CLIENT_INFERENCE_DETAILS]
+    assert len(events) == 2  # request content, then response content
+    assert "[REDACTED:email]" in events[0].attributes[sc.GEN_AI_INPUT_MESSAGES]
+    assert secret not in all_values(span)
+    return events
+
+
 @contextmanager
 def instrumented(instrumentor_class: type) -> Iterator[dict[str, Any]]:
     """Default settings, fresh pipelines, ``instrumentor_class`` installed on them; yields
