@@ -43,3 +43,8 @@ def _no_google_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def env() -> Iterator[Env]:
     with instrumented(GoogleGenAIInstrumentor) as parts, FakeGeminiServer() as server:
         yield Env(server=server, **parts)
+
+
+def get_weather(city: str) -> dict:
+    """Weather in a city (a Python tool for the SDK's automatic function calling)."""
+    return {"city": city, "sky": "sunny"}

@@ -18,7 +18,7 @@ from tripwire.testing.gemini_server import (
     gemini_text,
 )
 
-from .conftest import Env
+from .conftest import Env, get_weather
 
 FULL_USAGE = GeminiUsage(prompt_token_count=100, candidates_token_count=20,
                          cached_content_token_count=30, thoughts_token_count=12,
@@ -277,11 +277,6 @@ def test_built_in_tools_only_flag_nothing(env: Env) -> None:
 
 
 # --- automatic function calling: one span per public call, usage summed -----------------
-
-def get_weather(city: str) -> dict:
-    """Weather in a city."""
-    return {"city": city, "sky": "sunny"}
-
 
 def test_automatic_function_calling_is_one_span_with_summed_usage(env: Env) -> None:
     env.server.enqueue(

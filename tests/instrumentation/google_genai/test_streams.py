@@ -19,7 +19,7 @@ from tripwire.testing.gemini_server import (
     gemini_safety_block,
 )
 
-from .conftest import Env
+from .conftest import Env, get_weather
 
 ANSWER = "The quick brown fox jumps over the lazy dog"
 USAGE = GeminiUsage(prompt_token_count=11, candidates_token_count=9, thoughts_token_count=4,
@@ -239,11 +239,6 @@ def test_stream_function_call(env: Env) -> None:
     a = env.span().attributes
     assert a[sc.TRIPWIRE_TOOL_CALL_NAMES] == ("get_time",)
     assert a[sc.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES] == ("get_time",)
-
-
-def get_weather(city: str) -> dict:
-    """Weather in a city."""
-    return {"city": city, "sky": "sunny"}
 
 
 def test_stream_automatic_function_calling_sums_usage(env: Env) -> None:
