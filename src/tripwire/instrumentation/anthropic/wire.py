@@ -9,7 +9,6 @@ imports the ``anthropic`` SDK.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tripwire import semconv
@@ -354,15 +353,10 @@ class _Block:
         elif kind == "thinking_delta":
             self.pieces.append(_piece(get(delta, "thinking")))
 
-    def arguments(self) -> str:
-        text = "".join(self.pieces)
-        if text:
-            return text
-        # no fragments: the input came whole in content_block_start (or is empty)
-        try:
-            return json.dumps(get(self.start, "input") or {})
-        except (TypeError, ValueError):
-            return "{}"
+    def arguments(self) -> Any:
+        """The streamed JSON text; without fragments, the input as it came whole in
+        content_block_start (already parsed, as in a whole message)."""
+        return "".join(self.pieces) or get(self.start, "input") or {}
 
     def whole(self) -> dict[str, Any]:
         """The block as a whole message has it; a tool's input is the raw JSON text as

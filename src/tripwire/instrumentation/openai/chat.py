@@ -70,8 +70,8 @@ def _output_type(response_format: Any) -> str | None:
     return "json" if kind in ("json_object", "json_schema") else ("text" if kind else None)
 
 
-def declared_tools(tools: Any) -> dict[str, Any] | None:
-    if not given(tools) or not tools:
+def declared_tools(tools: list[Any]) -> dict[str, Any] | None:
+    if not tools:  # (a list: build_request passes fields.sequence())
         return None
     declared: dict[str, Any] = {}
     for tool in tools:

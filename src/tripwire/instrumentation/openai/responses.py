@@ -58,8 +58,8 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     )
 
 
-def declared_tools(tools: Any) -> dict[str, Any] | None:
-    if not given(tools) or not tools:
+def declared_tools(tools: list[Any]) -> dict[str, Any] | None:
+    if not tools:  # (a list: build_request passes fields.sequence())
         return None
     declared: dict[str, Any] = {}
     for tool in tools:
