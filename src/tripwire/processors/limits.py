@@ -8,41 +8,25 @@ that code, so the same limits are applied here (e.g. a feature name taken from b
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, SpanLimits
 
 from tripwire.processors.base import Enrichment
 
-_ENV = ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
-_cached: tuple[tuple[str | None, ...], SpanLimits] | None = None
 
-
-def limits_from_environment() -> SpanLimits:
-    """The limits a ``TracerProvider`` built now would apply (it reads the variables once,
-    when it is built; an ``EnrichingSpanProcessor`` reads them when it is built, too)."""
-    global _cached
-    key = tuple(os.environ.get(name) for name in _ENV)
-    cached = _cached
-    if cached is None or cached[0] != key:
-        cached = _cached = (key, SpanLimits())
-    return cached[1]
-
-
-def _limits(span: Any, fallback: Any = None) -> Any:
+def _limits(span: Any, fallback: SpanLimits) -> Any:
     """The limits the SDK applied to this span's own attributes.
 
     An SDK ``Span`` carries its provider's limits. A ``ReadableSpan`` snapshot does not, so
     ``fallback`` applies: the limits from the same variables a ``TracerProvider`` reads
     (limits passed in code as ``SpanLimits(...)`` are not visible here), which the processor
-    reads once when it is built, as a ``TracerProvider`` does. Without a ``fallback`` the
-    variables are read now (cached while they do not change).
+    reads once when it is built (``SpanLimits()``), as a ``TracerProvider`` does.
     """
     limits = getattr(span, "_limits", None)
     if limits is not None:
         return limits
-    return fallback if fallback is not None else limits_from_environment()
+    return fallback
 
 
 def _clamp_value(value: Any, limit: int) -> Any:
@@ -66,7 +50,7 @@ def _clamp(attributes: Any, limit: int) -> Any:
     return attributes if out is None else out
 
 
-def clamp_to_limits(span: Any, added: Enrichment, fallback: Any = None) -> Enrichment:
+def clamp_to_limits(span: Any, added: Enrichment, fallback: SpanLimits) -> Enrichment:
     """``added`` with string values cut to the span's attribute value length limits
     (``added`` itself when no limit applies or nothing is over it, so the caller's merged
     copy stays valid). ``fallback``: see :func:`_limits`."""

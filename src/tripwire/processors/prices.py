@@ -121,13 +121,12 @@ class Price:
         return prices is None or isinstance(prices, (list, tuple))
 
     @cached_property
-    def _static_rates(self) -> tuple[Any, tuple[Any, ...] | None, bool]:
-        """(model price, flat rates or None, tiered) when the price does not change over time."""
-        model_price = self.gp_model.get_prices(_EPOCH)
-        rates = _flat_rates(model_price)
+    def _static_rates(self) -> tuple[tuple[Any, ...] | None, bool]:
+        """(flat rates or None, tiered) when the price does not change over time."""
+        rates = _flat_rates(self.gp_model.get_prices(_EPOCH))
         tiered = rates is not None and any(
             r is not None and not isinstance(r, Decimal) for r in rates)
-        return model_price, rates, tiered
+        return rates, tiered
 
     def cost(self, usage: Usage, when: datetime | None) -> Decimal:
         if self.overlay is not None:
@@ -135,16 +134,11 @@ class Price:
         inp, out, cr, cw = usage
         if cr + cw > inp:
             inp += cr + cw
-        if when is None and not self.time_dependent:  # the common case: rates cached
-            model_price, rates, tiered = self._static_rates
-        else:
-            if when is None:
-                when_or_now = datetime.now(timezone.utc) if self.time_dependent else _EPOCH
-            else:
-                when_or_now = when
-            model_price = self.gp_model.get_prices(when_or_now)
-            rates = _flat_rates(model_price)
+        if self.time_dependent:
+            rates = _flat_rates(self.gp_model.get_prices(when or datetime.now(timezone.utc)))
             tiered = True
+        else:  # the common case: rates resolved once per price
+            rates, tiered = self._static_rates
         if rates is not None:  # the arithmetic of genai-prices, without its generic machinery
             rate_in, rate_out, rate_read, rate_write = rates
             if tiered:  # the tier that the total input crosses applies to every token

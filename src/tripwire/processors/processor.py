@@ -17,7 +17,7 @@ from opentelemetry import baggage
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanLimits, SpanProcessor
 from opentelemetry.sdk.util import BoundedList
 
 from tripwire import semconv
@@ -30,7 +30,7 @@ from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
 from tripwire.processors.drift import DriftEnricher
 from tripwire.processors.ledger import USER_KEYS, precall_check, root_route
-from tripwire.processors.limits import clamp_to_limits, limits_from_environment
+from tripwire.processors.limits import clamp_to_limits
 from tripwire.processors.metrics import Instruments, global_instruments, make_instruments
 from tripwire.processors.refusal import RefusalEnricher
 from tripwire.processors.rollup import RollupEnricher
@@ -111,7 +111,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self._enrichers = list(enrichers) if enrichers is not None else default_enrichers()
         # Length limits for spans that do not carry their provider's (a ReadableSpan
         # snapshot): read from the environment once, as a TracerProvider reads them.
-        self._fallback_limits = limits_from_environment()
+        self._fallback_limits = SpanLimits()
         if any(e.name == "budget" for e in self._enrichers):
             register_precall_check(precall_check)
         cls = EnrichingSpanProcessor
@@ -268,8 +268,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         value = settings.feature
         return value if isinstance(value, str) and value else None
 
-def _rebuild(span: ReadableSpan, added: Enrichment, merged: dict[str, Any] | None = None,
-             fallback_limits: Any = None) -> ReadableSpan:
+def _rebuild(span: ReadableSpan, added: Enrichment, merged: dict[str, Any] | None,
+             fallback_limits: SpanLimits) -> ReadableSpan:
     """A copy of ``span`` with ``added`` merged in, built with the public constructor only.
 
     ``merged``: the span's attributes with ``added`` already merged in, when the caller has
