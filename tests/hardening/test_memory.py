@@ -84,7 +84,7 @@ def table_sizes() -> dict[str, int]:
     sizes["genai_prices_memos"] = max(len(getattr(snapshot, name, ()))
                                       for name in prices._GENAI_MEMOS)
     sizes["alias_cache"] = drift.is_floating_alias.cache_info().currsize
-    sizes["prompt_hashes"] = len(getattr(tools, "_prompt_hashes", ()))
+    sizes["prompt_hashes"] = tools._cached_digest.cache_info().currsize
     sizes["budget_rules_cache"] = len(ledger._rules_cache)
     sizes["failure_log"] = len(guard._seen)
     sizes["precall_checks"] = len(precall._checks)

@@ -4,6 +4,7 @@ argument values."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -117,9 +118,16 @@ def arguments_hash(arguments: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-_prompt_hashes: dict[str, str] = {}
-_PROMPT_HASHES_MAX = 256  # entries; texts up to _PROMPT_CACHED_CHARS: at most ~2 MB
-_PROMPT_CACHED_CHARS = 8192
+_PROMPT_CACHED_CHARS = 8192  # longer prompts are hashed each time (cache: at most ~2 MB)
+
+
+@functools.lru_cache(maxsize=256)  # the same system prompt comes back on every call
+def _cached_digest(text: str) -> str:
+    return _digest(text)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def prompt_hash(system_texts: Iterable[str]) -> str | None:
@@ -127,11 +135,4 @@ def prompt_hash(system_texts: Iterable[str]) -> str | None:
     if not texts:
         return None
     joined = "\n".join(texts)
-    digest = _prompt_hashes.get(joined)
-    if digest is None:  # the same system prompt comes back on every call: cache (bounded)
-        digest = hashlib.sha256(joined.encode()).hexdigest()[:16]
-        if len(joined) <= _PROMPT_CACHED_CHARS:
-            if len(_prompt_hashes) >= _PROMPT_HASHES_MAX:
-                _prompt_hashes.clear()
-            _prompt_hashes[joined] = digest
-    return digest
+    return _cached_digest(joined) if len(joined) <= _PROMPT_CACHED_CHARS else _digest(joined)

@@ -37,10 +37,6 @@ def _base(model: str) -> str:
 @functools.lru_cache(maxsize=4096)  # pure in two strings; bounded
 def is_floating_alias(request: str, response: str | None) -> bool | None:
     """True: the request named an alias the provider resolved to a snapshot. None: unknown."""
-    return _is_floating_alias(request, response)
-
-
-def _is_floating_alias(request: str, response: str | None) -> bool | None:
     if looks_pinned(request):
         return False
     if request.lower().endswith("-latest"):
