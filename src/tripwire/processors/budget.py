@@ -95,7 +95,7 @@ class BudgetEnricher:
         crossings = charge(targets, usd, tokens, span.settings.budget_warn_ratio)
         if not crossings:
             return
-        metric_attrs = span.metric_attributes()
+        metric_attrs = span.shared_metric_attributes()  # spread into a new dict below
         for crossing in crossings:
             if crossing.exceeded:
                 if semconv.TRIPWIRE_BUDGET_EXCEEDED not in result.attributes:

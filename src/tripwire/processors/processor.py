@@ -34,7 +34,7 @@ from tripwire.processors.limits import clamp_to_limits
 from tripwire.processors.metrics import Instruments, global_instruments, make_instruments
 from tripwire.processors.refusal import RefusalEnricher
 from tripwire.processors.rollup import RollupEnricher
-from tripwire.processors.state import TraceRecord, get_state
+from tripwire.processors.state import ProcessState, TraceRecord, get_state
 from tripwire.processors.tool_loop import ToolLoopEnricher
 from tripwire.settings import Settings, get_settings
 
@@ -56,6 +56,12 @@ def _attributes_copy(attrs: Any) -> dict[str, Any]:
     if type(out) is dict:
         return out
     return dict(out) if isinstance(out, dict) else dict(attrs)
+
+
+def _release(state: ProcessState, record: TraceRecord, trace_id: int, span_id: int) -> None:
+    """The local root ended: the request is over in this process."""
+    if record.root_span_id in (None, span_id):
+        state.traces.pop(trace_id)
 
 
 def _is_local_root(span: ReadableSpan) -> bool:
@@ -171,8 +177,7 @@ class EnrichingSpanProcessor(SpanProcessor):
             return span
         attrs = span.attributes or {}
         operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
-        parent = span.parent
-        is_root = parent is None or parent.is_remote
+        is_root = _is_local_root(span)
         if operation is None and not is_root:
             return span  # not a GenAI span and no rollup to attach: the fast path
         state = get_state()
@@ -185,12 +190,12 @@ class EnrichingSpanProcessor(SpanProcessor):
                 if record is None:
                     return span
                 if record.llm_calls == 0 and record.budget_exceeded is None:
-                    self._release(record, ctx.trace_id, ctx.span_id)
+                    _release(state, record, ctx.trace_id, ctx.span_id)
                     return span
             # One copy of the attributes: the enrichers read it, it collects their additions
             # and becomes the rebuilt span's.
             merged = _attributes_copy(attrs)
-            done = self._compute(span, ctx, record, merged, operation, is_root)
+            done = self._compute(span, ctx, state, record, merged, operation, is_root)
             if shared:
                 state.processed.set(key, done)
             if not done.attributes and not done.events:
@@ -200,17 +205,11 @@ class EnrichingSpanProcessor(SpanProcessor):
             return span
         return _rebuild(span, done, None, self._fallback_limits)
 
-    @staticmethod
-    def _release(record: TraceRecord, trace_id: int, span_id: int) -> None:
-        """The local root ended: the request is over in this process."""
-        if record.root_span_id in (None, span_id):
-            get_state().traces.pop(trace_id)
-
-    def _compute(self, span: ReadableSpan, ctx: Any, record: TraceRecord | None,
-                 attributes: dict[str, Any], operation: Any, is_root: bool) -> Enrichment:
+    def _compute(self, span: ReadableSpan, ctx: Any, state: ProcessState,
+                 record: TraceRecord | None, attributes: dict[str, Any], operation: Any,
+                 is_root: bool) -> Enrichment:
         """Run the enrichers; ``attributes`` (a private copy) ends up with their additions."""
-        state = get_state()
-        settings = self._settings or get_settings()
+        settings = self.settings
         trace_id = ctx.trace_id
         if record is None and operation is not None:
             record = state.trace(trace_id)
@@ -249,7 +248,7 @@ class EnrichingSpanProcessor(SpanProcessor):
                 if more.events:
                     events.extend(more.events)
         if is_root and record is not None:
-            self._release(record, trace_id, ctx.span_id)
+            _release(state, record, trace_id, ctx.span_id)
         return Enrichment(added, events)
 
     @staticmethod
