@@ -48,6 +48,8 @@ class SpanData:
     is_inference: bool = field(init=False)
     request_model: str | None = field(init=False)
     response_model: str | None = field(init=False)
+    input_tokens: int | None = field(init=False)
+    output_tokens: int | None = field(init=False)
 
     def __post_init__(self) -> None:
         operation = self.operation
@@ -58,6 +60,8 @@ class SpanData:
         self.request_model = value if isinstance(value, str) and value else None
         value = get(semconv.GEN_AI_RESPONSE_MODEL)
         self.response_model = value if isinstance(value, str) and value else None
+        self.input_tokens = self.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        self.output_tokens = self.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
 
     @property
     def name(self) -> str:

@@ -68,8 +68,7 @@ class BudgetEnricher:
         attrs = span.attributes
         cost = attrs.get(semconv.TRIPWIRE_COST_USD)
         usd = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else 0.0
-        tokens = (span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS) or 0) + (
-            span.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
+        tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
         if usd <= 0 and tokens <= 0:
             return
         record = span.record

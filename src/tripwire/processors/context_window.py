@@ -12,7 +12,7 @@ class ContextWindowEnricher:
     def enrich(self, span: SpanData) -> Enrichment | None:
         if not span.is_inference:
             return None
-        used = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        used = span.input_tokens
         if used is None:
             return None
         limit = span.price_and_window()[1]

@@ -10,16 +10,7 @@ from tripwire.processors.prices import Usage
 
 
 def usage_of(span: SpanData) -> Usage | None:
-    attrs = span.attributes
-    inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-    out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-    cr = attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)
-    cw = attrs.get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 0)
-    if (type(inp) is int and type(out) is int and type(cr) is int and type(cw) is int
-            and inp >= 0 and out >= 0 and cr >= 0 and cw >= 0):
-        return Usage(inp, out, cr, cw)  # the common case, read directly
-    inp = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-    out = span.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+    inp, out = span.input_tokens, span.output_tokens
     if inp is None and out is None:
         return None
     return Usage(

@@ -19,8 +19,8 @@ class RollupEnricher:
             return None
         if span.is_priced_operation:
             attrs = span.attributes
-            inp = span.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS) or 0
-            out = span.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS) or 0
+            inp = span.input_tokens or 0
+            out = span.output_tokens or 0
             cost = attrs.get(semconv.TRIPWIRE_COST_USD)
             with span.state.traces.lock:
                 record.llm_calls += 1
