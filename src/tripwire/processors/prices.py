@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tripwire import semconv
+from tripwire._core.tools import IdentityCache, by_identity
 from tripwire.errors import ConfigError
 from tripwire.settings import on_settings_change
 
@@ -172,7 +173,7 @@ _ZERO_FOR_TOKEN_USAGE = frozenset({
     "input_audio_hours", "input_document_kpages", "input_annotated_document_kpages",
 })
 _FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-_flat_cache: dict[int, tuple[Any, tuple[Decimal | None, ...] | None]] = {}
+_flat_cache: IdentityCache = {}
 
 
 def _plain_or_tiered(rate: Any) -> bool:
@@ -200,10 +201,11 @@ def _at_tier(rate: Any, total_input: int) -> Any:
 def _flat_rates(model_price: Any) -> tuple[Any, ...] | None:
     """(input, output, cache read, cache write) per MTok when they are plain or tiered
     numbers and nothing else on the price applies to token usage; None: use genai-prices'
-    calc_price."""
-    cached = _flat_cache.get(id(model_price))
-    if cached is not None and cached[0] is model_price:
-        return cached[1]
+    calc_price. Worked out once per genai-prices price object."""
+    return by_identity(_flat_cache, model_price, _read_flat_rates)
+
+
+def _read_flat_rates(model_price: Any) -> tuple[Any, ...] | None:
     values = {k: v for k, v in vars(model_price).items() if v is not None}
     rates: tuple[Any, ...] | None = tuple(values.get(k) for k in _FLAT_KEYS)
     if (set(values) - set(_FLAT_KEYS) - _ZERO_FOR_TOKEN_USAGE
@@ -212,9 +214,6 @@ def _flat_rates(model_price: Any) -> tuple[Any, ...] | None:
         rates = None
     elif rates is not None:
         rates = (rates[0], rates[1] or Decimal(0), rates[2], rates[3])
-    if len(_flat_cache) > _CACHE_SIZE:
-        _flat_cache.clear()
-    _flat_cache[id(model_price)] = (model_price, rates)
     return rates
 
 
