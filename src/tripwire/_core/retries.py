@@ -11,10 +11,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 from tripwire._core.guard import guard
 from tripwire._core.invocation import current_call
+from tripwire._core.wrapping import hook_method
 
 RETRY_METHOD = "_sleep_for_retry"
 
@@ -46,11 +45,4 @@ async def _async_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
 
 def hook_retries(client_class: type) -> bool:
     """Hook a Stainless base client class (sync or async); False when it has no retry loop."""
-    import inspect
-
-    method = client_class.__dict__.get(RETRY_METHOD)
-    if method is None:
-        return False
-    hook = _async_hook if inspect.iscoroutinefunction(method) else _sync_hook
-    wrapt.wrap_function_wrapper(client_class, RETRY_METHOD, hook)
-    return True
+    return hook_method(client_class, RETRY_METHOD, _sync_hook, _async_hook)

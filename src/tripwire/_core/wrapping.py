@@ -139,6 +139,19 @@ def wrap_method(owner: Any, name: str, telemetry: Telemetry, mapping: CallMappin
     wrapt.wrap_function_wrapper(owner, name, make_wrapper(telemetry, mapping, is_async))
 
 
+def hook_method(owner: Any, name: str, sync_hook: Wrapper, async_hook: Wrapper) -> bool:
+    """Wrap ``owner.name`` — defined on ``owner`` itself — with the hook matching its kind
+    (coroutine function or not); False when ``owner`` defines no such method."""
+    import wrapt
+
+    method = owner.__dict__.get(name) if owner is not None else None
+    if method is None:
+        return False
+    wrapt.wrap_function_wrapper(
+        owner, name, async_hook if inspect.iscoroutinefunction(method) else sync_hook)
+    return True
+
+
 def unwrap_method(owner: Any, name: str) -> None:
     from opentelemetry.instrumentation.utils import unwrap
 

@@ -12,18 +12,14 @@ Developer API and Vertex AI mode. See docs/google-genai.md.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 from tripwire._core.guard import guard
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import LLMCall, current_call
 from tripwire._core.telemetry import make_telemetry
-from tripwire._core.wrapping import CallMapping, wrap_method
+from tripwire._core.wrapping import CallMapping, hook_method, wrap_method
 from tripwire.instrumentation.google_genai import embeddings, generate
 from tripwire.instrumentation.google_genai.package import _instruments
 
@@ -117,33 +113,19 @@ class GoogleGenAIInstrumentor(TripwireInstrumentor):
         telemetry = make_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
-        try:
-            module = importlib.import_module(_MODULE)
-        except ImportError:
-            return []
         wrapped: Wrapped = []
         for class_name, method, mapping in _TARGETS:
-            owner = getattr(module, class_name, None)
+            owner = resolve(_MODULE, class_name)
             if owner is not None and hasattr(owner, method):
                 wrap_method(owner, method, telemetry, mapping)
                 wrapped.append((owner, method))
         for class_name in ("Models", "AsyncModels"):
-            owner = getattr(module, class_name, None)
-            hop = owner.__dict__.get(_HOP_METHOD) if owner is not None else None
-            if hop is not None:
-                hook = _async_hop_hook if inspect.iscoroutinefunction(hop) else _hop_hook
-                wrapt.wrap_function_wrapper(owner, _HOP_METHOD, hook)
+            owner = resolve(_MODULE, class_name)
+            if hook_method(owner, _HOP_METHOD, _hop_hook, _async_hop_hook):
                 wrapped.append((owner, _HOP_METHOD))
-        try:
-            api_client = importlib.import_module(_ATTEMPT_MODULE).BaseApiClient
-        except (ImportError, AttributeError):
-            return wrapped
+        api_client = resolve(_ATTEMPT_MODULE, "BaseApiClient")
         for name in _ATTEMPT_METHODS:
-            attempt = api_client.__dict__.get(name)
-            if attempt is not None:
-                wrapt.wrap_function_wrapper(
-                    api_client, name,
-                    _async_attempt_hook if inspect.iscoroutinefunction(attempt) else _attempt_hook)
+            if hook_method(api_client, name, _attempt_hook, _async_attempt_hook):
                 wrapped.append((api_client, name))
         return wrapped
 
