@@ -81,6 +81,7 @@ class LLMCall:
     __slots__ = (
         "_end_lock",
         "_ended",
+        "_failed_attempt",
         "_start",
         "_ttfc",
         "metric_attrs",
@@ -94,6 +95,7 @@ class LLMCall:
         self.telemetry = telemetry
         self.request = request
         self.retries = 0
+        self._failed_attempt: tuple[int | None, str | None] | None = None
         self._ttfc: float | None = None
         self._ended = False
         self._end_lock = threading.Lock()
@@ -146,6 +148,16 @@ class LLMCall:
         if error_type:
             metric_attrs[semconv.ERROR_TYPE] = error_type
         self.telemetry.retries.add(1, metric_attrs)
+
+    def attempt_failed(self, status_code: int | None, error_type: str | None) -> None:
+        """For SDKs whose hook sees HTTP attempts, not retries: an attempt failed; it was
+        retried if another one starts (:meth:`attempt_started`)."""
+        self._failed_attempt = (status_code, error_type)
+
+    def attempt_started(self) -> None:
+        failed, self._failed_attempt = self._failed_attempt, None
+        if failed is not None:
+            self.record_retry(*failed)
 
     def first_chunk(self) -> None:
         if self._ttfc is None:

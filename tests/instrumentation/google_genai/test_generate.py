@@ -386,6 +386,15 @@ async def test_async_sdk_retries_are_events(env: Env) -> None:
     _assert_retries(env, [500])
 
 
+def test_embed_content_retries_are_events(env: Env) -> None:
+    env.server.enqueue(gemini_error(429), json_reply({"embeddings": [{"values": [0.1, 0.2]}]}))
+    response = env.client(retry_options=RETRY).models.embed_content(
+        model="text-embedding-004", contents="a")
+    assert len(response.embeddings) == 1
+    assert env.span().name == "embeddings text-embedding-004"
+    _assert_retries(env, [429])
+
+
 def test_last_failed_attempt_is_the_error_not_a_retry(env: Env) -> None:
     env.server.enqueue(gemini_error(503), gemini_error(503), gemini_error(503))
     with pytest.raises(errors.ServerError):

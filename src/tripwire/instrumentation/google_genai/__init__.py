@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tripwire import semconv
 from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import LLMCall, current_call
@@ -48,18 +49,26 @@ def _note_hop(response: Any) -> None:
         generate.record_hop(call.request, response)
 
 
+_PROVIDERS = (semconv.PROVIDER_GCP_GEMINI, semconv.PROVIDER_GCP_VERTEX_AI)
+
+
 def _our_call() -> LLMCall | None:
+    """The google-genai call (generate or embed) whose request is running, if any."""
     call = current_call()
-    return call if call is not None and generate.is_ours(call.request) else None
+    return call if call is not None and call.request.provider in _PROVIDERS else None
 
 
 def _attempt_starts() -> LLMCall | None:
     call = _our_call()
     if call is not None:
-        failed = generate.take_failed_attempt(call.request)
-        if failed is not None:
-            call.record_retry(*failed)
+        call.attempt_started()
     return call
+
+
+def _attempt_failed(call: LLMCall, exc: BaseException) -> None:
+    code = getattr(exc, "code", None)
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    call.attempt_failed(status, None if status is not None else type(exc).__qualname__)
 
 
 def _attempt_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -71,7 +80,7 @@ def _attempt_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
     except Exception as exc:
         if call is not None:
             with guard("gemini retry event"):
-                generate.attempt_failed(call.request, exc)
+                _attempt_failed(call, exc)
         raise
 
 
@@ -85,7 +94,7 @@ async def _async_attempt_hook(wrapped: Callable[..., Any], instance: Any, args: 
     except Exception as exc:
         if call is not None:
             with guard("gemini retry event"):
-                generate.attempt_failed(call.request, exc)
+                _attempt_failed(call, exc)
         raise
 
 

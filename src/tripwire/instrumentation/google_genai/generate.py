@@ -17,7 +17,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import put_number, string_list
+from tripwire._core.fields import put_number, sequence, string_list
 from tripwire._core.invocation import Request, Result
 from tripwire._core.tools import IdentityCache, RequestedToolCall, by_identity
 from tripwire._core.wrapping import CallMapping
@@ -38,17 +38,6 @@ REFUSAL_FINISH_REASONS = frozenset({
 })
 # For these the blocked safety rating names the category; the others are their own category.
 _RATED_REASONS = frozenset({"safety", "image_safety"})
-
-
-class _CallState:
-    """Kept in ``Request.state``: the usage of each HTTP response of one call, and the failed
-    HTTP attempt not yet retried."""
-
-    __slots__ = ("failed", "hops")
-
-    def __init__(self) -> None:
-        self.hops: list[Any] = []
-        self.failed: tuple[int | None, str | None] | None = None
 
 
 # --- request ------------------------------------------------------------------------------
@@ -171,7 +160,7 @@ def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
     contents = kwargs.get("contents")
     system = field(config, "system_instruction")
     system_texts = texts_of(system)
-    tools = field(config, "tools")
+    tools = sequence(field(config, "tools"))  # a generator reaches the SDK unconsumed
     return Request(
         operation=semconv.OP_GENERATE_CONTENT,
         provider=provider,
@@ -185,8 +174,9 @@ def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
         if system_texts else None,
         tool_definitions=(lambda: tool_definitions(tools)) if tools else None,
         prompt_text=lambda: "\n".join(system_texts + texts_of(contents)),
-        # The responses of the SDK's internal requests (see hop_hook) land here.
-        state=_CallState(),
+        # The usage of the SDK's internal responses (see _hop_hook) lands here; a stream
+        # never goes through them.
+        state=None if stream else [],
     )
 
 
@@ -199,31 +189,11 @@ def build_stream_request(instance: Any, args: tuple[Any, ...],
     return _build(instance, kwargs, stream=True)
 
 
-def is_ours(request: Request) -> bool:
-    return isinstance(request.state, _CallState)
-
-
 def record_hop(request: Request, response: Any) -> None:
     """Keep the usage of one of the SDK's internal HTTP responses for ``request``."""
-    state = request.state
-    if isinstance(state, _CallState) and len(state.hops) < 1000:
-        state.hops.append(field(response, "usage_metadata"))
-
-
-def attempt_failed(request: Request, exc: BaseException) -> None:
-    """Remember a failed HTTP attempt; it becomes a retry if another attempt follows."""
-    code = getattr(exc, "code", None)
-    status = code if isinstance(code, int) and not isinstance(code, bool) else None
-    if isinstance(request.state, _CallState):
-        request.state.failed = (status, None if status is not None else type(exc).__qualname__)
-
-
-def take_failed_attempt(request: Request) -> tuple[int | None, str | None] | None:
-    state = request.state
-    if not isinstance(state, _CallState):
-        return None
-    failed, state.failed = state.failed, None
-    return failed
+    hops = request.state
+    if isinstance(hops, list) and len(hops) < 1000:
+        hops.append(field(response, "usage_metadata"))
 
 
 # --- response -----------------------------------------------------------------------------
@@ -343,7 +313,7 @@ def parse_response(response: Any, request: Request) -> Result:
         state = candidates.setdefault(index if isinstance(index, int) else position,
                                       _Candidate())
         state.add(candidate)
-    hops = request.state.hops if isinstance(request.state, _CallState) else None
+    hops = request.state if isinstance(request.state, list) else None
     usages = hops if hops else [field(response, "usage_metadata")]
     return _result(candidates, response, usages, field(response, "prompt_feedback"), True)
 
