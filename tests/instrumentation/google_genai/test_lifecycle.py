@@ -125,6 +125,17 @@ async def test_streamed_content_captured_on_span_and_event(env: Env) -> None:
     assert API_KEY not in all_values(span)
 
 
+def test_streamed_text_is_one_part(env: Env) -> None:
+    # The fake server streams the words in several chunks: the captured answer joins them.
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY)
+    env.server.enqueue(gemini_response("streamed words here"))
+    chunks = list(env.client().models.generate_content_stream(model="gemini-2.0-flash",
+                                                              contents="hi"))
+    assert len(chunks) > 1
+    outputs = json.loads(env.span().attributes[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert outputs[0]["parts"] == [{"type": "text", "content": "streamed words here"}]
+
+
 def test_suppress_instrumentation(env: Env) -> None:
     client = env.client()
     with suppress_instrumentation():

@@ -257,21 +257,27 @@ def _refusal(result: Result, finish: str | None, candidate: Any, prompt_feedback
 class _Candidate:
     """What one candidate said, folded from a response or from stream chunks."""
 
-    __slots__ = ("calls", "finish", "parts", "raw", "texts")
+    __slots__ = ("calls", "finish", "parts", "raw")
 
     def __init__(self) -> None:
-        self.parts: list[Any] = []  # SDK parts; converted only when content is captured
-        self.texts: list[str] = []
+        # SDK parts, converted only when content is captured; a run of answer text (a
+        # stream's chunks) is kept as one list of strings, so it becomes one text part.
+        self.parts: list[Any] = []
         self.calls: list[RequestedToolCall] = []
         self.finish: str | None = None
         self.raw: Any = None  # the candidate carrying the finish reason (safety ratings)
 
     def add(self, candidate: Any) -> None:
+        parts = self.parts
         for part in field(field(candidate, "content"), "parts") or ():
-            self.parts.append(part)
             text = field(part, "text")
             if isinstance(text, str) and not field(part, "thought"):
-                self.texts.append(text)
+                if parts and type(parts[-1]) is list:
+                    parts[-1].append(text)
+                else:
+                    parts.append([text])
+                continue
+            parts.append(part)
             call = field(part, "function_call")
             if call is not None:
                 args = field(call, "args")  # already parsed: checked as is
@@ -282,27 +288,31 @@ class _Candidate:
             self.finish = finish
             self.raw = candidate
 
+    def text(self) -> str:
+        return "".join(t for part in self.parts if type(part) is list for t in part)
+
+
+def _message_part(part: Any) -> dict[str, Any]:
+    return content.text_part("".join(part)) if type(part) is list else genai_part(part)
+
 
 def _result(candidates: dict[int, _Candidate], last: Any, usages: list[Any],
             prompt_feedback: Any, complete: bool) -> Result:
     result = Result(response_id=field(last, "response_id"),
                     response_model=field(last, "model_version"))
     _usage(result, usages, complete)
-    outputs: list[tuple[list[Any], str | None]] = []
-    texts: list[str] = []
-    for _, state in sorted(candidates.items()):
+    ordered = [state for _, state in sorted(candidates.items())]
+    for state in ordered:
         if state.finish:
             result.finish_reasons.append(state.finish)
         _refusal(result, state.finish, state.raw, None)
         result.tool_calls.extend(state.calls)
-        texts.extend(state.texts)
-        outputs.append((state.parts, state.finish))
     if not candidates:
         _refusal(result, None, None, prompt_feedback)
     result.output_messages = lambda: [
-        content.message("assistant", [genai_part(p) for p in parts], finish)
-        for parts, finish in outputs]
-    result.output_text = lambda: "".join(texts)
+        content.message("assistant", [_message_part(p) for p in state.parts], state.finish)
+        for state in ordered]
+    result.output_text = lambda: "".join(state.text() for state in ordered)
     return result
 
 
