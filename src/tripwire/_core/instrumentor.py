@@ -94,3 +94,8 @@ class ClientInfos:
         except TypeError:  # not weakly referenceable: computed again next time
             pass
         return info
+
+    def start(self, resource: Any) -> tuple[str, dict[str, Any]]:
+        """(provider, a new dict of the server attributes): a request's first attributes."""
+        provider, server = self(resource)
+        return provider, dict(server)

@@ -22,8 +22,7 @@ from tripwire.instrumentation.anthropic.wire import (
 
 
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
-    provider, server = client_info(instance)
-    attrs: dict[str, Any] = dict(server)
+    provider, attrs = client_info.start(instance)
     # Recent SDKs dropped the sampling parameters from the signature: they are sent through
     # extra_body, whose values win over the keyword arguments.
     extra = kwargs.get("extra_body")

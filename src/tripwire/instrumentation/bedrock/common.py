@@ -8,13 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import server_address_port
+from tripwire._core.instrumentor import ClientInfos
 from tripwire._core.invocation import Result
 from tripwire.instrumentation.anthropic.wire import token_count
 
 PROVIDER = semconv.PROVIDER_AWS_BEDROCK
-_MAX_CACHED_ENDPOINTS = 256
-_endpoints: dict[str, dict[str, Any]] = {}
 
 
 def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -24,21 +22,14 @@ def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[
     return operation, params if isinstance(params, dict) else {}
 
 
+_clients = ClientInfos(PROVIDER, lambda meta, host: PROVIDER, client_attr="meta",
+                       base_url=lambda meta: getattr(meta, "endpoint_url", ""))
+
+
 def start_attributes(client: Any) -> dict[str, Any]:
-    """``server.address`` / ``server.port`` of the client's endpoint (cached by URL)."""
-    url = getattr(getattr(client, "meta", None), "endpoint_url", None) or ""
-    server = _endpoints.get(url)
-    if server is None:
-        host, port = server_address_port(url)
-        server = {}
-        if host:
-            server[semconv.SERVER_ADDRESS] = host
-        if port:
-            server[semconv.SERVER_PORT] = port
-        if len(_endpoints) >= _MAX_CACHED_ENDPOINTS:
-            _endpoints.clear()
-        _endpoints[url] = server
-    return dict(server)
+    """``server.address`` / ``server.port`` of the client's endpoint (worked out once per
+    client)."""
+    return _clients.start(client)[1]
 
 
 def guardrail_attributes(attrs: dict[str, Any], params: Mapping[str, Any]) -> None:

@@ -12,8 +12,7 @@ from tripwire.instrumentation.google_genai.common import client_info, field, mod
 
 
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
-    provider, server = client_info(instance)
-    attrs = dict(server)
+    provider, attrs = client_info.start(instance)
     put_number(attrs, semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
                field(kwargs.get("config"), "output_dimensionality"))
     return Request(semconv.OP_EMBEDDINGS, provider, model_id(kwargs.get("model")), attrs)

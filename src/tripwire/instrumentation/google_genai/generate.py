@@ -153,8 +153,7 @@ def _request_attributes(attrs: dict[str, Any], config: Any) -> None:
 
 
 def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
-    provider, server = client_info(instance)
-    attrs = dict(server)
+    provider, attrs = client_info.start(instance)
     config = kwargs.get("config")
     _request_attributes(attrs, config)
     contents = kwargs.get("contents")

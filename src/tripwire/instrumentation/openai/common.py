@@ -46,9 +46,7 @@ def provider_for(client: Any, host: str | None) -> str:
 client_info = ClientInfos(semconv.PROVIDER_OPENAI, provider_for)
 
 
-def start_attributes(resource: Any) -> tuple[str, dict[str, Any]]:
-    provider, server = client_info(resource)
-    return provider, dict(server)
+start_attributes = client_info.start
 
 
 def usage_numbers(usage: Any, input_key: str, output_key: str, input_details: str,
