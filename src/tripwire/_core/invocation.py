@@ -191,7 +191,7 @@ class LLMCall:
             return
         duration = _now() - self._start
         try:
-            error_type = self._error_type(exc)
+            error_type = self.error_type_of(exc)
             with guard("error attributes"):
                 if result is not None:
                     self._record_result(result, estimate=False)
@@ -214,7 +214,9 @@ class LLMCall:
             self.span.end()
 
     # --- helpers ------------------------------------------------------------------------
-    def _error_type(self, exc: BaseException) -> str:
+    def error_type_of(self, exc: BaseException) -> str:
+        """``error.type`` for ``exc``: the instrumentor's reading (a provider error code),
+        else the exception's class name."""
         describe = self.request.error_type
         if describe is not None:
             try:

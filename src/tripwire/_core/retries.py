@@ -27,7 +27,7 @@ def _note_retry(kwargs: dict[str, Any]) -> None:
     error_type = None
     if status is None:
         exc = sys.exc_info()[1]  # called from inside the SDK's `except` block
-        error_type = type(exc).__qualname__ if exc is not None else None
+        error_type = call.error_type_of(exc) if exc is not None else None
     call.record_retry(status, error_type)
 
 

@@ -26,7 +26,7 @@ from tripwire._core.invocation import current_call
 from tripwire._core.telemetry import Telemetry, make_telemetry
 from tripwire._core.wrapping import Wrapper, make_wrapper
 from tripwire.instrumentation.bedrock import converse, invoke
-from tripwire.instrumentation.bedrock.common import PROVIDER, error_code
+from tripwire.instrumentation.bedrock.common import PROVIDER
 from tripwire.instrumentation.bedrock.package import _instruments
 
 SERVICE_NAME = "bedrock-runtime"
@@ -114,7 +114,7 @@ def _note_retry(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         error = parsed.get("Error") if isinstance(parsed, dict) else None
         error_type = error.get("Code") if isinstance(error, dict) else None
     if caught is not None:
-        error_type = error_code(caught) or type(caught).__qualname__
+        error_type = call.error_type_of(caught)
     call.record_retry(status, error_type)
 
 

@@ -68,7 +68,7 @@ def _attempt_starts() -> LLMCall | None:
 def _attempt_failed(call: LLMCall, exc: BaseException) -> None:
     code = getattr(exc, "code", None)
     status = code if isinstance(code, int) and not isinstance(code, bool) else None
-    call.attempt_failed(status, None if status is not None else type(exc).__qualname__)
+    call.attempt_failed(status, None if status is not None else call.error_type_of(exc))
 
 
 def _attempt_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
