@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tripwire._core.fields import given
 from tripwire._core.stream import close_proxied
 
 # LegacyAPIResponse (openai/anthropic 1.x ``with_raw_response``, body read);
@@ -21,12 +22,15 @@ def is_raw(result: Any) -> bool:
     return type(result).__name__ in _RAW_TYPES  # by name: hasattr() on pydantic is slow
 
 
-def unwrap_raw(result: Any) -> Any:
+def unwrap_raw(result: Any, stream: bool = False) -> Any:
     """The parsed object behind a raw-response wrapper; None when it cannot be read without
-    changing what the application sees (an unread body, an async parse)."""
+    changing what the application sees (an unread body, an async parse, a streamed body:
+    ``stream``, the request asked for one — its events are the application's to read)."""
     name = type(result).__name__
     if name not in _RAW_TYPES:
         return result
+    if stream:
+        return None
     if name == "AsyncAPIResponse":
         return None  # parse() is a coroutine: nothing to await it in a sync step
     http_response = getattr(result, "http_response", None)
@@ -56,3 +60,10 @@ async def helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> 
         pending = close_proxied(getattr(instance, "_raw_stream", None))
         if pending is not None:
             await pending
+
+
+def stream_requested(kwargs: dict[str, Any]) -> bool:
+    """Whether a Stainless ``create()`` call asked for a stream (``stream=`` may be omitted,
+    None or the SDK's not-given sentinel)."""
+    value = kwargs.get("stream")
+    return bool(value) if given(value) else False

@@ -10,7 +10,7 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.fields import get, given, sequence
 from tripwire._core.invocation import Request, Result
-from tripwire._core.stainless import is_raw, is_stream_result, unwrap_raw
+from tripwire._core.stainless import is_stream_result, stream_requested, unwrap_raw
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.anthropic.common import client_info
 from tripwire.instrumentation.anthropic.wire import (
@@ -28,22 +28,19 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     extra = kwargs.get("extra_body")
     sent = {**kwargs, **extra} if isinstance(extra, dict) else kwargs
     described = describe_request(attrs, kwargs, sequence(kwargs.get("messages")), sent)
-    stream = kwargs.get("stream")
     model = kwargs.get("model")
     return Request(
         operation=semconv.OP_CHAT,
         provider=provider,
         model=model if given(model) and model else None,
         attributes=attrs,
-        stream=bool(stream) if given(stream) else False,
+        stream=stream_requested(kwargs),
         **described,
     )
 
 
 def parse_response(response: Any, request: Request) -> Result:
-    if request.stream and is_raw(response):
-        return Result()  # a raw streamed body: the events are the application's to read
-    message = unwrap_raw(response)
+    message = unwrap_raw(response, request.stream)
     if message is None:
         return Result()
     result = Result()

@@ -8,12 +8,11 @@ from tripwire import semconv
 from tripwire._core import content
 from tripwire._core.fields import get, given, put_number, sequence, string_list
 from tripwire._core.invocation import Request, Result
-from tripwire._core.stainless import is_stream_result, unwrap_raw
+from tripwire._core.stainless import is_stream_result, stream_requested, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
     start_attributes,
-    stream_requested,
     usage_numbers,
 )
 
@@ -144,7 +143,7 @@ def _azure_filter_category(choice: Any) -> str | None:
 
 
 def parse_response(response: Any, request: Request) -> Result:
-    response = unwrap_raw(response)
+    response = unwrap_raw(response, request.stream)
     if response is None:
         return Result()
     result = Result(response_id=get(response, "id"), response_model=get(response, "model"),

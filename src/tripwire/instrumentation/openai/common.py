@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import get, given
+from tripwire._core.fields import get
 from tripwire._core.instrumentor import ClientInfos
 
 # OpenAI-compatible hosts with a well-known gen_ai.provider.name. Unknown hosts (vLLM,
@@ -65,7 +65,3 @@ def usage_numbers(usage: Any, input_key: str, output_key: str, input_details: st
         out["reasoning_tokens"] = get(details, "reasoning_tokens")
     return out
 
-
-def stream_requested(kwargs: dict[str, Any]) -> bool:
-    value = kwargs.get("stream")
-    return bool(value) if given(value) else False
