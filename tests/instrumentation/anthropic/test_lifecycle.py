@@ -19,7 +19,7 @@ from tripwire import semconv as sc
 from tripwire._core import invocation
 from tripwire._core.invocation import LLMCall
 from tripwire._core.precall import register_precall_check, unregister_precall_check
-from tripwire.instrumentation.anthropic import AnthropicInstrumentor, common, messages
+from tripwire.instrumentation.anthropic import AnthropicInstrumentor, common, messages, wire
 from tripwire.settings import ContentCapture, replace_settings, set_settings
 from tripwire.testing.anthropic_server import (
     anthropic_error,
@@ -316,7 +316,7 @@ FAULTS = [
     (messages, "client_info"),                           # request mapping
     (LLMCall, "__init__"),                               # span start
     (LLMCall, "_record_request_extras"),                 # prompt hash / content
-    (messages, "usage_numbers"),                         # response mapping
+    (wire, "usage_numbers"),                             # response mapping
     (LLMCall, "_record_result"),                         # response attributes
     (LLMCall, "_record_metrics"),                        # metrics
     (messages.MessageStreamAccumulator, "add"),          # per-event folding

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import get, given, sequence
+from tripwire._core.fields import given
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stainless import is_stream_result, stream_requested, unwrap_raw
 from tripwire._core.wrapping import CallMapping
@@ -17,7 +17,6 @@ from tripwire.instrumentation.anthropic.wire import (
     MessageEvents,
     describe_request,
     parse_message,
-    usage_numbers,
 )
 
 
@@ -27,7 +26,7 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     # extra_body, whose values win over the keyword arguments.
     extra = kwargs.get("extra_body")
     sent = {**kwargs, **extra} if isinstance(extra, dict) else kwargs
-    described = describe_request(attrs, kwargs, sequence(kwargs.get("messages")), sent)
+    described = describe_request(attrs, kwargs, sent)
     model = kwargs.get("model")
     return Request(
         operation=semconv.OP_CHAT,
@@ -44,7 +43,7 @@ def parse_response(response: Any, request: Request) -> Result:
     if message is None:
         return Result()
     result = Result()
-    parse_message(result, message, usage_numbers(get(message, "usage")))
+    parse_message(result, message)
     return result
 
 
@@ -58,7 +57,7 @@ class MessageStreamAccumulator(MessageEvents):
 
     def result(self) -> Result:
         result = Result()
-        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")))
+        self.apply(result)
         return result
 
 

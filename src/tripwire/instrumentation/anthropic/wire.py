@@ -45,13 +45,12 @@ def schema_finish(stop_reason: Any) -> str | None:
 
 # --- request ------------------------------------------------------------------------------
 
-def describe_request(attrs: dict[str, Any], params: Any, messages: list[Any],
-                     sampling: Any = None) -> dict[str, Any]:
+def describe_request(attrs: dict[str, Any], params: Any, sampling: Any = None) -> dict[str, Any]:
     """Add the request attributes of a Messages request to ``attrs``; return the
     :class:`Request` fields that describe it (tools, system prompt, content builders).
 
-    ``params`` holds ``system``, ``tools`` and the output format; ``sampling`` (default
-    ``params``) the sampling parameters; ``messages`` is already a list.
+    ``params`` holds ``messages``, ``system``, ``tools`` and the output format; ``sampling``
+    (default ``params``) the sampling parameters.
     """
     sent = params if sampling is None else sampling
     for key, attr in (
@@ -66,7 +65,7 @@ def describe_request(attrs: dict[str, Any], params: Any, messages: list[Any],
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
     if json_output(params):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
-    messages = _blocks(messages)
+    messages = _blocks(get(params, "messages"))
     system = system_texts(get(params, "system"))
     tools = _blocks(get(params, "tools"))
     return {
@@ -275,9 +274,10 @@ def apply_message(result: Result, message: Any, usage: dict[str, Any], blocks: l
     result.output_text = lambda: "".join(texts)
 
 
-def parse_message(result: Result, message: Any, usage: dict[str, Any]) -> None:
+def parse_message(result: Result, message: Any) -> None:
     """A whole message (``messages.create`` without a stream, InvokeModel's body)."""
-    apply_message(result, message, usage, _blocks(get(message, "content")),
+    apply_message(result, message, usage_numbers(get(message, "usage")),
+                  _blocks(get(message, "content")),
                   get(message, "stop_reason"), stop_details(message))
 
 
@@ -318,10 +318,10 @@ class MessageEvents:
             if usage is not None:
                 self.delta_usage = usage
 
-    def apply(self, result: Result, usage: dict[str, Any]) -> None:
-        """Fill ``result`` from what the stream carried; ``usage`` from
-        ``usage_numbers(self.delta_usage, get(self.message, "usage"))``."""
+    def apply(self, result: Result) -> None:
+        """Fill ``result`` from what the stream carried."""
         blocks = [block.whole() for _, block in sorted(self._blocks.items())]
+        usage = usage_numbers(self.delta_usage, get(self.message, "usage"))
         apply_message(result, self.message, usage, blocks, self._stop, self._details)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import get, put_number, string_list
+from tripwire._core.fields import put_number, string_list
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
 from tripwire._core.wrapping import CallMapping
@@ -28,7 +28,6 @@ from tripwire.instrumentation.anthropic.wire import (
     MessageEvents,
     describe_request,
     parse_message,
-    usage_numbers,
 )
 from tripwire.instrumentation.bedrock.common import (
     PROVIDER,
@@ -199,7 +198,7 @@ def build_anthropic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str
         attributes=attrs,
         stream=stream,
         error_type=error_code,
-        **describe_request(attrs, body, body["messages"]),
+        **describe_request(attrs, body),
     )
 
 
@@ -247,7 +246,7 @@ def parse_anthropic_response(response: Any, request: Request) -> Result:
     if not isinstance(message, dict) or message.get("type") != "message":
         return result
     # the message id is the response id; the request id stays in aws.request_id
-    parse_message(result, message, usage_numbers(message.get("usage")))
+    parse_message(result, message)
     # A guardrail on InvokeModel says so in the body, not in the stop reason.
     if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
         mark_refusal(result, "guardrail_intervened", message.get("amazon-bedrock-trace"))
@@ -281,7 +280,7 @@ class AnthropicStreamAccumulator(MessageEvents):
     def result(self) -> Result:
         result = request_result(self.request_id)
         _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
-        self.apply(result, usage_numbers(self.delta_usage, get(self.message, "usage")))
+        self.apply(result)
         if self._guardrail is not None:
             mark_refusal(result, "guardrail_intervened", self._guardrail)
         return result
