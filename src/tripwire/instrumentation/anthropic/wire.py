@@ -208,17 +208,29 @@ def usage_numbers(usage: Any, start_usage: Any = None) -> dict[str, Any]:
         value = get(usage, key)
         return value if value is not None else get(start_usage, key)
 
-    fresh = token_count(pick("input_tokens"))
-    cache_read = token_count(pick("cache_read_input_tokens"))
-    cache_write = token_count(pick("cache_creation_input_tokens"))
-    total = None
-    if fresh is not None:
-        total = fresh + (cache_read or 0) + (cache_write or 0)
-    return {"input_tokens": total, "output_tokens": token_count(pick("output_tokens")),
-            "cache_read_tokens": cache_read, "cache_creation_tokens": cache_write,
-            # recent API versions break thinking tokens out of output_tokens (included there)
-            "reasoning_tokens": token_count(get(pick("output_tokens_details"),
-                                                "thinking_tokens"))}
+    counts = usage_counts(pick("input_tokens"), pick("output_tokens"),
+                          pick("cache_read_input_tokens"), pick("cache_creation_input_tokens"))
+    # recent API versions break thinking tokens out of output_tokens (included there)
+    counts["reasoning_tokens"] = token_count(get(pick("output_tokens_details"),
+                                                "thinking_tokens"))
+    return counts
+
+
+def usage_counts(fresh_input: Any, output: Any, cache_read: Any,
+                 cache_write: Any) -> dict[str, Any]:
+    """:class:`Result` token fields from counts that, as Anthropic's and Bedrock's do, leave
+    the cache reads and writes out of the input (semconv's input count includes them)."""
+    fresh, read, write = token_count(fresh_input), token_count(cache_read), token_count(cache_write)
+    return {"input_tokens": None if fresh is None else fresh + (read or 0) + (write or 0),
+            "output_tokens": token_count(output), "cache_read_tokens": read,
+            "cache_creation_tokens": write}
+
+
+def apply_usage(result: Result, counts: dict[str, Any]) -> None:
+    """Set the counts that are known; the others keep what ``result`` holds."""
+    for key, value in counts.items():
+        if value is not None:
+            setattr(result, key, value)
 
 
 def stop_details(obj: Any) -> Any:
@@ -256,9 +268,7 @@ def apply_message(result: Result, message: Any, usage: dict[str, Any], blocks: l
         result.response_id = message_id
     if isinstance(model, str) and model:
         result.response_model = model
-    for key, value in usage.items():
-        if value is not None:
-            setattr(result, key, value)
+    apply_usage(result, usage)
     texts: list[str] = []
     for block in blocks:
         kind = get(block, "type")

@@ -10,7 +10,7 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.instrumentor import ClientInfos
 from tripwire._core.invocation import Result
-from tripwire.instrumentation.anthropic.wire import token_count
+from tripwire.instrumentation.anthropic.wire import apply_usage, usage_counts
 
 PROVIDER = semconv.PROVIDER_AWS_BEDROCK
 
@@ -83,18 +83,8 @@ def error_code(exc: BaseException) -> str | None:
 
 def set_usage(result: Result, inputs: Any, outputs: Any, cache_read: Any,
               cache_write: Any) -> None:
-    """Bedrock (like Anthropic) counts input tokens *without* the cache reads and writes;
-    semconv's ``gen_ai.usage.input_tokens`` includes them, so they are added up here."""
-    inp, read, write = token_count(inputs), token_count(cache_read), token_count(cache_write)
-    if inp is not None:
-        result.input_tokens = inp + (read or 0) + (write or 0)
-    out = token_count(outputs)
-    if out is not None:
-        result.output_tokens = out
-    if read is not None:
-        result.cache_read_tokens = read
-    if write is not None:
-        result.cache_creation_tokens = write
+    """Bedrock (like Anthropic) counts input tokens *without* the cache reads and writes."""
+    apply_usage(result, usage_counts(inputs, outputs, cache_read, cache_write))
 
 
 def converse_usage(result: Result, usage: Any) -> None:
