@@ -26,7 +26,7 @@ from tripwire._core.invocation import current_call
 from tripwire._core.telemetry import Telemetry, make_telemetry
 from tripwire._core.wrapping import Wrapper, make_wrapper
 from tripwire.instrumentation.bedrock import converse, invoke
-from tripwire.instrumentation.bedrock.common import PROVIDER
+from tripwire.instrumentation.bedrock.common import PROVIDER, call_args
 from tripwire.instrumentation.bedrock.package import _instruments
 
 SERVICE_NAME = "bedrock-runtime"
@@ -62,12 +62,11 @@ class _Router:
                ) -> Wrapper | None:
         if not _is_bedrock_runtime(client):
             return None
-        operation = args[0] if args else kwargs.get("operation_name")
+        operation, params = call_args(args, kwargs)
         if operation in _CONVERSE_OPERATIONS:
             return self._converse
         if operation in _INVOKE_OPERATIONS:
-            params = args[1] if len(args) > 1 else kwargs.get("api_params")
-            body = params.get("body") if isinstance(params, dict) else None
+            body = params.get("body")
             return self._anthropic if invoke.is_anthropic_body(body) else self._generic
         return None
 

@@ -15,9 +15,9 @@ from tripwire.instrumentation.anthropic.wire import apply_usage, usage_counts
 PROVIDER = semconv.PROVIDER_AWS_BEDROCK
 
 
-def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """``(operation_name, api_params)`` of ``BaseClient._make_api_call``."""
-    operation = args[0] if args else kwargs["operation_name"]
+    operation = args[0] if args else kwargs.get("operation_name")
     params = args[1] if len(args) > 1 else kwargs.get("api_params")
     return operation, params if isinstance(params, dict) else {}
 
@@ -33,15 +33,11 @@ def start_attributes(client: Any) -> dict[str, Any]:
 
 
 def guardrail_attributes(attrs: dict[str, Any], params: Mapping[str, Any]) -> None:
+    # Converse names the guardrail in guardrailConfig, InvokeModel as a top-level parameter.
     config = params.get("guardrailConfig")
-    if isinstance(config, Mapping):
-        guardrail = config.get("guardrailIdentifier")
-        if isinstance(guardrail, str) and guardrail:
-            attrs[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
-    else:  # InvokeModel names the guardrail as a top-level parameter
-        guardrail = params.get("guardrailIdentifier")
-        if isinstance(guardrail, str) and guardrail:
-            attrs[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
+    guardrail = (config if isinstance(config, Mapping) else params).get("guardrailIdentifier")
+    if isinstance(guardrail, str) and guardrail:
+        attrs[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
 
 
 def request_id(response: Any) -> str | None:

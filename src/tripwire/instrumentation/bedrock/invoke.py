@@ -101,13 +101,18 @@ _GENERIC_STOPS = ((None, "stop_sequences"), (None, "stop"), ("textGenerationConf
 
 
 def build_generic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
-    attrs, model, stream, body = _start(client, args, kwargs)
-    embeddings = bool(model) and "embed" in (model or "").lower()
+    return _generic_request(*_start(client, args, kwargs))
+
+
+def _generic_request(attrs: dict[str, Any], model: str | None, stream: bool,
+                     body: dict[str, Any] | None) -> Request:
+    embeddings = "embed" in (model or "").lower()
     if body is not None:
-        for section, key, attr in _GENERIC_PARAMS:
-            source = body if section is None else body.get(section)
-            if isinstance(source, Mapping) and attr not in attrs:
-                put_number(attrs, attr, source.get(key))
+        if not embeddings:  # sampling parameters mean nothing for an embeddings model
+            for section, key, attr in _GENERIC_PARAMS:
+                source = body if section is None else body.get(section)
+                if isinstance(source, Mapping) and attr not in attrs:
+                    put_number(attrs, attr, source.get(key))
         for section, key in _GENERIC_STOPS:
             source = body if section is None else body.get(section)
             stops = string_list(source.get(key)) if isinstance(source, Mapping) else None
@@ -117,9 +122,6 @@ def build_generic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, 
         if embeddings:
             put_number(attrs, semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"))
     operation = semconv.OP_EMBEDDINGS if embeddings else semconv.OP_CHAT
-    if embeddings:  # sampling parameters mean nothing for an embeddings model
-        for _, _, attr in _GENERIC_PARAMS:
-            attrs.pop(attr, None)
     return Request(operation, PROVIDER, model, attrs, stream=stream, error_type=error_code)
 
 
@@ -190,7 +192,7 @@ def build_anthropic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str
     attrs, model, stream, body = _start(client, args, kwargs)
     if body is None or not isinstance(body.get("messages"), list):
         # The substring pre-check matched something else: read what any body gives.
-        return build_generic_request(client, args, kwargs)
+        return _generic_request(attrs, model, stream, body)
     return Request(
         operation=semconv.OP_CHAT,
         provider=PROVIDER,
