@@ -4,7 +4,7 @@ guardrail categories. Nothing here reads credentials, headers of the request or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tripwire import semconv
@@ -144,3 +144,15 @@ def guardrail_category(trace: Any) -> str | None:
                         return str(item["type"]).lower()
                     return category or "guardrail"
     return None
+
+
+def wrap_member(response: Any, member: str, accumulator: Any,
+                make_proxy: Callable[[Any], Any]) -> Any:
+    """A streaming response dict with its ``member`` (``stream``, ``body``) replaced by our
+    proxy; the accumulator keeps the request id."""
+    stream = response.get(member) if isinstance(response, dict) else None
+    if stream is None:  # the core then ends the span without a result
+        raise ValueError(f"no {member!r} in the response")
+    accumulator.request_id = request_id(response)
+    response[member] = make_proxy(stream)
+    return response

@@ -27,6 +27,7 @@ from tripwire.instrumentation.bedrock.common import (
     request_id,
     request_result,
     start_attributes,
+    wrap_member,
 )
 
 STREAM_OPERATION = "ConverseStream"
@@ -297,16 +298,6 @@ def wrap_stream(response: Any, accumulator: StreamAccumulator,
                 make_proxy: Callable[[Any], Any]) -> Any:
     """``{"stream": EventStream, "ResponseMetadata": …}``: proxy the ``stream`` member."""
     return wrap_member(response, "stream", accumulator, make_proxy)
-
-
-def wrap_member(response: Any, member: str, accumulator: StreamAccumulator,
-                make_proxy: Callable[[Any], Any]) -> Any:
-    stream = response.get(member) if isinstance(response, dict) else None
-    if stream is None:  # the core then ends the span without a result
-        raise ValueError(f"no {member!r} in the response")
-    accumulator.request_id = request_id(response)  # type: ignore[attr-defined]
-    response[member] = make_proxy(stream)
-    return response
 
 
 MAPPING = CallMapping(build_request, parse_response, ConverseStreamAccumulator,

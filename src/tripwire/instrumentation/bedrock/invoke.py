@@ -40,8 +40,8 @@ from tripwire.instrumentation.bedrock.common import (
     response_headers,
     set_usage,
     start_attributes,
+    wrap_member,
 )
-from tripwire.instrumentation.bedrock.converse import wrap_member
 
 STREAM_OPERATION = "InvokeModelWithResponseStream"
 # Larger request bodies are not parsed (model, server and usage are still recorded).
