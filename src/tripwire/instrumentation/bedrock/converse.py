@@ -165,21 +165,27 @@ def input_messages(messages: list[Any]) -> list[dict[str, Any]]:
 
 
 def parse_response(response: Any, request: Request) -> Result:
-    result = request_result(request_id(response))
     output = response.get("output")
     message = output.get("message") if isinstance(output, Mapping) else None
     blocks = message.get("content") if isinstance(message, Mapping) else None
-    blocks = blocks if isinstance(blocks, list) else []
-    stop = response.get("stopReason")
-    if isinstance(stop, str) and stop:
+    return _result(request_id(response), blocks if isinstance(blocks, list) else [],
+                   response.get("stopReason"), response.get("usage"), response.get("trace"))
+
+
+def _result(rid: str | None, blocks: list[Any], stop: Any, usage: Any, trace: Any) -> Result:
+    """A Converse answer: its content blocks (Converse's shape), stop reason, usage and
+    guardrail trace, from a response or folded from a stream."""
+    result = request_result(rid)
+    stop = stop if isinstance(stop, str) and stop else None
+    if stop:
         result.finish_reasons.append(stop)
-    converse_usage(result, response.get("usage"))
+    converse_usage(result, usage)
     for block in blocks:
         tool = block.get("toolUse") if isinstance(block, Mapping) else None
         if isinstance(tool, Mapping):
             result.tool_calls.append(RequestedToolCall(tool.get("toolUseId"),
                                                        tool.get("name") or "", tool.get("input")))
-    mark_refusal(result, stop, response.get("trace"))
+    mark_refusal(result, stop, trace)
     finish = schema_finish(stop)
     result.output_messages = lambda: [content.message("assistant", content_parts(blocks),
                                                       finish)]
@@ -255,43 +261,18 @@ class ConverseStreamAccumulator:
             self._trace = metadata.get("trace")
 
     def result(self) -> Result:
-        result = request_result(self.request_id)
-        stop = self._stop if isinstance(self._stop, str) and self._stop else None
-        if stop:
-            result.finish_reasons.append(stop)
-        converse_usage(result, self._usage)
-        # (kind, …) pieces in order; the message JSON is built from them only when captured
-        pieces: list[tuple[Any, ...]] = []
-        texts: list[str] = []
+        # The stream's blocks in a response's shape (a tool's input as its streamed JSON).
+        blocks: list[dict[str, Any]] = []
         for _, block in sorted(self._blocks.items()):
             if block.reasoning:
-                pieces.append(("reasoning", "".join(block.reasoning)))
+                blocks.append({"reasoningContent": {"reasoningText": {
+                    "text": "".join(block.reasoning)}}})
             if block.text:
-                text = "".join(block.text)
-                texts.append(text)
-                pieces.append(("text", text))
+                blocks.append({"text": "".join(block.text)})
             if block.name is not None:
-                arguments = "".join(block.fragments)
-                call = RequestedToolCall(block.tool_id, block.name, arguments)
-                result.tool_calls.append(call)
-                pieces.append(("tool_call", call))
-        mark_refusal(result, stop, self._trace)
-        finish = schema_finish(stop)
-        result.output_messages = lambda: [content.message("assistant", _parts(pieces), finish)]
-        result.output_text = lambda: "".join(texts)
-        return result
-
-
-def _parts(pieces: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    for kind, value in pieces:
-        if kind == "reasoning":
-            parts.append({"type": "reasoning", "content": value})
-        elif kind == "text":
-            parts.append(content.text_part(value))
-        else:
-            parts.append(content.tool_call_part(value.id, value.name, value.arguments or "{}"))
-    return parts
+                blocks.append({"toolUse": {"toolUseId": block.tool_id, "name": block.name,
+                                           "input": "".join(block.fragments) or "{}"}})
+        return _result(self.request_id, blocks, self._stop, self._usage, self._trace)
 
 
 def wrap_stream(response: Any, accumulator: StreamAccumulator,
