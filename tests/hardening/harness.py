@@ -268,7 +268,7 @@ def _gemini_ok(text: str, *, usage: bool = True) -> Any:
     m = _gemini_mod()
     return m.gemini_response(text, usage=m.GeminiUsage(prompt_token_count=7,
                                                         candidates_token_count=len(text.split())),
-                             include_usage=usage)
+                             with_usage=usage)
 
 
 def _gemini_client(server: Any) -> Any:

@@ -36,13 +36,10 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; sentinels read as ``default``."""
     if obj is None:
         return default
-    cls = type(obj)
-    if cls is dict:
-        value = obj.get(key, default)
-    elif _mapping_types.get(cls) is False:  # an SDK model: the common case after dicts
-        value = getattr(obj, key, default)
-    else:
-        value = obj.get(key, default) if is_mapping(obj) else getattr(obj, key, default)
+    known = _mapping_types.get(type(obj))  # dicts and SDK models: known after the first
+    if known is None:
+        known = is_mapping(obj)
+    value = obj.get(key, default) if known else getattr(obj, key, default)
     if value is None:
         return default
     cls = type(value)

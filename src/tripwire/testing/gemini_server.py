@@ -185,7 +185,7 @@ class GeminiResponse:
         abort_after: int | None = None,
         headers: dict[str, str] | None = None,
         chunk_delay: float = 0.0,
-        include_usage: bool = True,
+        with_usage: bool = True,
     ) -> None:
         self.parts: list[dict[str, Any]] = (
             [gemini_text(parts)] if isinstance(parts, str) else [dict(p) for p in parts]
@@ -202,7 +202,7 @@ class GeminiResponse:
         self.headers = dict(headers or {})
         self.chunk_delay = chunk_delay
         # False: no usageMetadata at all (as some gateways strip it), to exercise estimates.
-        self.include_usage = include_usage
+        self.with_usage = with_usage
 
     def _envelope(self, requested_model: str | None, response_id: str,
                   server: FakeGeminiServer | None) -> dict[str, Any]:
@@ -241,7 +241,7 @@ class GeminiResponse:
                 body["candidates"] = [self._candidate(self.parts, final=True)]
             body["usageMetadata"] = self.usage.to_json()
         body.update(self._envelope(requested_model, rid, server))
-        if not self.include_usage:
+        if not self.with_usage:
             body.pop("usageMetadata", None)
         return body
 
@@ -270,7 +270,7 @@ class GeminiResponse:
                 body["candidates"] = [self._candidate([], final=True)]
             body["usageMetadata"] = self.usage.to_json()
             chunks.append({**body, **envelope})
-        if not self.include_usage:
+        if not self.with_usage:
             for chunk in chunks:
                 chunk.pop("usageMetadata", None)
         return chunks

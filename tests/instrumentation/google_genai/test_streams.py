@@ -194,7 +194,7 @@ def test_consumer_exception_without_close(env: Env) -> None:
 
 
 def test_stream_without_usage_is_estimated(env: Env) -> None:
-    env.server.enqueue(gemini_response(ANSWER, include_usage=False))
+    env.server.enqueue(gemini_response(ANSWER, with_usage=False))
     text = "".join(c.text for c in env.client().models.generate_content_stream(
         model="gemini-2.0-flash", contents="tell me about foxes",
         config={"system_instruction": "Be brief."}))
