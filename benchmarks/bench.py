@@ -227,6 +227,11 @@ def _stats(values: list[float]) -> dict[str, float]:
             "p90": round(hi, 2)}
 
 
+def _paired(values: list[float], base: list[float]) -> dict[str, float]:
+    """Stats of the per-round differences ``values[i] - base[i]`` (same round, paired)."""
+    return _stats([v - b for v, b in zip(values, base)])
+
+
 def _block(fn: Callable[[], Any], n: int) -> float:
     """µs per call over ``n`` calls (after 2 warm-up calls)."""
     fn()
@@ -300,7 +305,7 @@ def summarize_overhead(raw: dict[str, dict[str, list[float]]], floor: list[float
                 continue
             entry: dict[str, Any] = {"us": _stats(values)}
             if variant != "sdk":
-                entry["added_us"] = _stats([v - b for v, b in zip(values, base[op])])
+                entry["added_us"] = _paired(values, base[op])
             table[op] = entry
         for prefix in ("", "anthropic."):
             s200, s1 = ops.get(prefix + "stream200"), ops.get(prefix + "stream1")
@@ -545,18 +550,16 @@ def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
         ftp.shutdown()
     out: dict[str, Any] = {"floor_us": _stats(floor), "variants": {}}
     for name in ("sdk-share", "sdk-share+enrich"):
-        out["variants"][name] = {op: {"added_us": _stats([v - b for v, b in zip(
-            raw[name][op], raw["bare"][op])])} for op in variants[name]}
+        out["variants"][name] = {op: {"added_us": _paired(raw[name][op], raw["bare"][op])}
+                                 for op in variants[name]}
     for name in providers_:
         table: dict[str, Any] = {}
         share_name = name.replace("tripwire", "sdk-share")
         for op in bare_ops:
-            table[op] = {"added_us": _stats([v - b for v, b in
-                                             zip(raw[name][op], raw["bare"][op])])}
+            table[op] = {"added_us": _paired(raw[name][op], raw["bare"][op])}
             if raw[share_name].get(op):
                 # Our own Python: the wrapper minus the SDK work it asked for, same round.
-                table[op]["own_us"] = _stats([v - b for v, b in
-                                              zip(raw[name][op], raw[share_name][op])])
+                table[op]["own_us"] = _paired(raw[name][op], raw[share_name][op])
         per_chunk = [((a - ab) - (f - fb)) / (len(chunks) - len(few)) for a, ab, f, fb in
                      zip(raw[name]["stream200"], raw["bare"]["stream200"],
                          raw[name]["stream_few"], raw["bare"]["stream_few"])]
