@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tripwire._core.guard import guard
+from tripwire._core.instrumentor import resolve
 from tripwire._core.invocation import current_call
 from tripwire._core.wrapping import hook_method
 
@@ -43,6 +44,12 @@ async def _async_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
     return await wrapped(*args, **kwargs)
 
 
-def hook_retries(client_class: type) -> bool:
-    """Hook a Stainless base client class (sync or async); False when it has no retry loop."""
-    return hook_method(client_class, RETRY_METHOD, _sync_hook, _async_hook)
+def hook_retries(package: str) -> list[tuple[Any, str]]:
+    """Hook the retry loop of a Stainless SDK's base clients (``{package}._base_client``,
+    sync and async); what was wrapped, for uninstrument()."""
+    wrapped = []
+    for class_name in ("SyncAPIClient", "AsyncAPIClient"):
+        owner = resolve(f"{package}._base_client", class_name)
+        if hook_method(owner, RETRY_METHOD, _sync_hook, _async_hook):
+            wrapped.append((owner, RETRY_METHOD))
+    return wrapped

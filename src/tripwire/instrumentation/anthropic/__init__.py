@@ -24,7 +24,7 @@ from opentelemetry.context import Context
 from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import current_call
-from tripwire._core.retries import RETRY_METHOD, hook_retries
+from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.stream import StreamProxy
 from tripwire._core.telemetry import Telemetry, make_telemetry
@@ -273,10 +273,7 @@ class AnthropicInstrumentor(TripwireInstrumentor):
                 wrap(manager, enter_name, _manager_aenter if is_async else _manager_enter)
                 wrap(stream, "close", helper_aclose if is_async else helper_close)
                 _ADOPTING.add(manager)
-        for class_name in ("SyncAPIClient", "AsyncAPIClient"):
-            owner = resolve("anthropic._base_client", class_name)
-            if owner is not None and hook_retries(owner):
-                wrapped.append((owner, RETRY_METHOD))
+        wrapped += hook_retries("anthropic")
         with guard("anthropic tracer gate"):
             owner = _gate_sdk_tracer()
             if owner is not None:

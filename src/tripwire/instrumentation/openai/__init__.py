@@ -17,7 +17,7 @@ from typing import Any
 import wrapt
 
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
-from tripwire._core.retries import RETRY_METHOD, hook_retries
+from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.telemetry import make_telemetry
 from tripwire._core.wrapping import CallMapping, wrap_method
@@ -69,10 +69,7 @@ class OpenAIInstrumentor(TripwireInstrumentor):
                 wrapt.wrap_function_wrapper(owner, "close",
                                             helper_aclose if is_async else helper_close)
                 wrapped.append((owner, "close"))
-        for class_name in ("SyncAPIClient", "AsyncAPIClient"):
-            owner = resolve("openai._base_client", class_name)
-            if owner is not None and hook_retries(owner):
-                wrapped.append((owner, RETRY_METHOD))
+        wrapped += hook_retries("openai")
         return wrapped
 
 
