@@ -8,7 +8,7 @@ lifecycle, error handling, stream proxying — is here, once.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from tripwire._core.guard import log_failure
+from tripwire._core.instrumentor import resolve
 from tripwire._core.invocation import LLMCall, Request, Result, in_llm_call
 from tripwire._core.precall import PreCallInfo, has_precall_checks, run_precall_checks
 from tripwire._core.stream import StreamAccumulator, StreamProxy
@@ -137,6 +138,22 @@ def wrap_method(owner: Any, name: str, telemetry: Telemetry, mapping: CallMappin
     original = getattr(owner, name)
     is_async = inspect.iscoroutinefunction(inspect.unwrap(original))
     wrapt.wrap_function_wrapper(owner, name, make_wrapper(telemetry, mapping, is_async))
+
+
+# (module or modules to look in, class, method, mapping)
+Target = tuple[tuple[str, ...] | str, str, str, CallMapping]
+
+
+def wrap_targets(targets: Iterable[Target], telemetry: Telemetry) -> list[tuple[Any, str]]:
+    """Wrap every target this version of the SDK has (missing ones are skipped); what was
+    wrapped, for uninstrument()."""
+    wrapped = []
+    for modules, class_name, method, mapping in targets:
+        owner = resolve(modules, class_name)
+        if owner is not None and hasattr(owner, method):
+            wrap_method(owner, method, telemetry, mapping)
+            wrapped.append((owner, method))
+    return wrapped
 
 
 def hook_method(owner: Any, name: str, sync_hook: Wrapper, async_hook: Wrapper) -> bool:

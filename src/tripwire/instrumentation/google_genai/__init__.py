@@ -20,19 +20,19 @@ from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import LLMCall, current_call
 from tripwire._core.telemetry import make_telemetry
-from tripwire._core.wrapping import CallMapping, hook_method, wrap_method
+from tripwire._core.wrapping import Target, hook_method, wrap_targets
 from tripwire.instrumentation.google_genai import embeddings, generate
 from tripwire.instrumentation.google_genai.package import _instruments
 
 _MODULE = "google.genai.models"
 # (class, method, mapping) — missing ones (older SDKs) are skipped.
-_TARGETS: tuple[tuple[str, str, CallMapping], ...] = (
-    ("Models", "generate_content", generate.MAPPING),
-    ("AsyncModels", "generate_content", generate.MAPPING),
-    ("Models", "generate_content_stream", generate.STREAM_MAPPING),
-    ("AsyncModels", "generate_content_stream", generate.STREAM_MAPPING),
-    ("Models", "embed_content", embeddings.MAPPING),
-    ("AsyncModels", "embed_content", embeddings.MAPPING),
+_TARGETS: tuple[Target, ...] = (
+    (_MODULE, "Models", "generate_content", generate.MAPPING),
+    (_MODULE, "AsyncModels", "generate_content", generate.MAPPING),
+    (_MODULE, "Models", "generate_content_stream", generate.STREAM_MAPPING),
+    (_MODULE, "AsyncModels", "generate_content_stream", generate.STREAM_MAPPING),
+    (_MODULE, "Models", "embed_content", embeddings.MAPPING),
+    (_MODULE, "AsyncModels", "embed_content", embeddings.MAPPING),
 )
 # The private method behind every HTTP request of generate_content: automatic function
 # calling and automatic continuation call it several times inside one public call.
@@ -122,12 +122,7 @@ class GoogleGenAIInstrumentor(TripwireInstrumentor):
         telemetry = make_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
-        wrapped: Wrapped = []
-        for class_name, method, mapping in _TARGETS:
-            owner = resolve(_MODULE, class_name)
-            if owner is not None and hasattr(owner, method):
-                wrap_method(owner, method, telemetry, mapping)
-                wrapped.append((owner, method))
+        wrapped: Wrapped = wrap_targets(_TARGETS, telemetry)
         for class_name in ("Models", "AsyncModels"):
             owner = resolve(_MODULE, class_name)
             if hook_method(owner, _HOP_METHOD, _hop_hook, _async_hop_hook):

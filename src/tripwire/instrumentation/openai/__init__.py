@@ -20,12 +20,12 @@ from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.telemetry import make_telemetry
-from tripwire._core.wrapping import CallMapping, wrap_method
+from tripwire._core.wrapping import Target, wrap_targets
 from tripwire.instrumentation.openai import chat, embeddings, responses
 from tripwire.instrumentation.openai.package import _instruments
 
 # (module, class, method, mapping) — missing ones (older SDKs) are skipped.
-_TARGETS: tuple[tuple[str, str, str, CallMapping], ...] = (
+_TARGETS: tuple[Target, ...] = (
     ("openai.resources.chat.completions", "Completions", "create", chat.MAPPING),
     ("openai.resources.chat.completions", "AsyncCompletions", "create", chat.MAPPING),
     ("openai.resources.chat.completions", "Completions", "parse", chat.PARSE_MAPPING),
@@ -56,12 +56,7 @@ class OpenAIInstrumentor(TripwireInstrumentor):
         telemetry = make_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
-        wrapped: Wrapped = []
-        for module, class_name, method, mapping in _TARGETS:
-            owner = resolve(module, class_name)
-            if owner is not None and hasattr(owner, method):
-                wrap_method(owner, method, telemetry, mapping)
-                wrapped.append((owner, method))
+        wrapped: Wrapped = wrap_targets(_TARGETS, telemetry)
         for module, class_name in _HELPER_STREAMS:
             owner = resolve(module, class_name)
             if owner is not None:
