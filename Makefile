@@ -36,4 +36,4 @@ e2e: install
 	$(PY) -m pytest -q -m e2e tests/e2e
 
 bench: install
-	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx2
+
+MESSAGES = [{"role": "system", "content": "You are a support assistant."},
+            {"role": "user", "content": "Where is my order 1234?"}]
+STREAM_CHUNKS = 200  # content chunks of the long stream
+
 CHAT = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini-2024-07-18",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Your order ships today."},
@@ -43,8 +49,14 @@ def stream_body(chunks: int) -> bytes:
     return b"".join(b"data: " + json.dumps(o).encode() + b"\n\n" for o in out) + b"data: [DONE]\n\n"
 
 
-def make_clients(stream_chunks: int = 200) -> tuple[Any, Any]:
-    import httpx2
+def _answer(request: Any, body: bytes, stream: bytes) -> Any:
+    """``stream`` as server-sent events if the request asked for a stream, else ``body``."""
+    if b'"stream":true' in request.content or b'"stream": true' in request.content:
+        return httpx2.Response(200, content=stream, headers={"content-type": "text/event-stream"})
+    return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+
+
+def make_clients(stream_chunks: int = STREAM_CHUNKS) -> tuple[Any, Any]:
     import openai
 
     chat = json.dumps(CHAT).encode()
@@ -55,13 +67,10 @@ def make_clients(stream_chunks: int = 200) -> tuple[Any, Any]:
     def handler(request: Any) -> Any:
         path = request.url.path
         if path.endswith("/embeddings"):
-            return httpx2.Response(200, content=emb, headers={"content-type": "application/json"})
+            return _answer(request, emb, stream)
         if path.endswith("/responses"):
-            return httpx2.Response(200, content=resp, headers={"content-type": "application/json"})
-        if b'"stream":true' in request.content or b'"stream": true' in request.content:
-            return httpx2.Response(200, content=stream,
-                                   headers={"content-type": "text/event-stream"})
-        return httpx2.Response(200, content=chat, headers={"content-type": "application/json"})
+            return _answer(request, resp, stream)
+        return _answer(request, chat, stream)
 
     client = openai.OpenAI(api_key="bench", base_url="http://bench.local/v1", max_retries=0,
                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
@@ -71,7 +80,7 @@ def make_clients(stream_chunks: int = 200) -> tuple[Any, Any]:
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
 
-def anthropic_bodies(chunks: int = 200) -> tuple[bytes, bytes]:
+def anthropic_bodies(chunks: int = STREAM_CHUNKS) -> tuple[bytes, bytes]:
     """(message JSON, SSE stream with ``chunks`` text deltas) in Anthropic's wire format,
     built by the fake server of :mod:`tripwire.testing.anthropic_server`."""
     from tripwire.testing.anthropic_server import AnthropicMessage
@@ -83,18 +92,14 @@ def anthropic_bodies(chunks: int = 200) -> tuple[bytes, bytes]:
     return body, b"".join(streamed.sse_chunks(ANTHROPIC_MODEL))
 
 
-def make_anthropic_client(stream_chunks: int = 200) -> Any:
+def make_anthropic_client(stream_chunks: int = STREAM_CHUNKS) -> Any:
     """An ``anthropic.Anthropic`` client answering from memory (httpx2.MockTransport)."""
     import anthropic
-    import httpx2
 
     body, stream = anthropic_bodies(stream_chunks)
 
     def handler(request: Any) -> Any:
-        if b'"stream":true' in request.content or b'"stream": true' in request.content:
-            return httpx2.Response(200, content=stream,
-                                   headers={"content-type": "text/event-stream"})
-        return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+        return _answer(request, body, stream)
 
     return anthropic.Anthropic(api_key="bench", base_url="http://bench.local", max_retries=0,
                                http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))

@@ -102,7 +102,7 @@ def chroma_search(tracer_provider: TracerProvider, meter_provider: MeterProvider
     import chromadb
 
     from tripwire.instrumentation.chromadb import ChromaInstrumentor
-    from tripwire.settings import update_settings
+    from tripwire.runtime import update_settings
 
     # Chroma reports distances; with cosine space, distance = 1 - similarity, so a cut-off of
     # 0.5 matches the default minimum similarity of 0.5 (TRIPWIRE_RETRIEVAL_MAX_DISTANCE).

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from processors.otlp_receiver import OTLPReceiver
-from tripwire import configuration, semconv
-from tripwire._core.precall import unregister_precall_check
+from tripwire import semconv
 from tripwire.configuration import configure
 from tripwire.errors import ConfigError
-from tripwire.processors.ledger import precall_check
-from tripwire.settings import BudgetMode, get_settings, set_settings
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    set_settings(None)
-    configuration._reset_for_tests()
-    yield
-    configuration._reset_for_tests()
-    unregister_precall_check(precall_check)
-    set_settings(None)
+from tripwire.runtime import get_settings
+from tripwire.settings import BudgetMode
 
 
 @pytest.mark.parametrize(("kwargs", "names"), [

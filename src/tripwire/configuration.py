@@ -22,54 +22,34 @@ updates the settings (the pipeline is built once per process).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
+from tripwire._compat import (
+    exporter_names,
+    import_exporters,
+    initialize_components,
+    sdk_supports_export_processor,
+)
 from tripwire.errors import ConfigError
-from tripwire.settings import Settings, load_settings, set_settings
+from tripwire.pipeline import (
+    BoundedShutdownBatchSpanProcessor,
+    check_files,
+    enriching_batch_processor,
+)
+from tripwire.processors.processor import EnrichingSpanProcessor
+from tripwire.runtime import get_runtime, set_settings
+from tripwire.settings import load_settings
 
 logger = logging.getLogger("tripwire")
 _lock = threading.Lock()
-_configured: TracerProvider | None = None
-
-
-def check_files(settings: Settings, *, strict: bool) -> Settings:
-    """Validate the prices and budgets files. Lenient: log, drop the bad file, install."""
-    from tripwire.budgets import load_budgets_file
-    from tripwire.processors.prices import load_overlay
-
-    changes: dict[str, Any] = {}
-    for name, loader in (("prices_file", load_overlay), ("budgets_file", load_budgets_file)):
-        path = getattr(settings, name)
-        if not path:
-            continue
-        try:
-            loader(path)
-        except ConfigError as exc:
-            if strict:
-                raise
-            logger.error("tripwire configuration: %s; this setting stays at its default", exc)
-            changes[name] = None
-    if changes:
-        import dataclasses
-
-        settings = dataclasses.replace(settings, **changes)
-    if not strict:
-        set_settings(settings)
-    return settings
-
-
-def settings_errors_logged() -> Settings:
-    errors: list[ConfigError] = []
-    settings = load_settings(strict=False, errors=errors)
-    for exc in errors:
-        logger.error("tripwire configuration: %s; this setting stays at its default", exc)
-    return settings
 
 
 def configure(
@@ -89,17 +69,18 @@ def configure(
     ``**settings``: any tripwire setting by name (``budget_trace_usd=0.5``, ``prices_file=``…).
     Returns the tracer provider in use.
     """
-    global _configured
     new_settings = check_files(load_settings(overrides=settings), strict=True)
     if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
         raise ConfigError("tracer_provider", type(tracer_provider).__name__,
                           "an opentelemetry.sdk.trace.TracerProvider")
     set_settings(new_settings)
+    runtime = get_runtime()
     with _lock:
-        if _configured is not None and tracer_provider in (None, _configured):
+        configured = runtime.configured_provider
+        if configured is not None and tracer_provider in (None, configured):
             if span_processors:
-                _add(_configured, span_processors, meter_provider)
-            return _configured
+                _add(configured, span_processors, meter_provider)
+            return configured  # type: ignore[no-any-return]
         provider = tracer_provider
         if provider is None:
             current = trace.get_tracer_provider()
@@ -108,14 +89,12 @@ def configure(
             provider = _build_from_environment(meter_provider, span_processors)
         else:
             _add(provider, span_processors or _processors_from_environment(), meter_provider)
-        _configured = provider
+        runtime.configured_provider = provider
         return provider
 
 
 def _add(provider: TracerProvider, processors: Sequence[SpanProcessor],
          meter_provider: MeterProvider | None) -> None:
-    from tripwire.processors import EnrichingSpanProcessor
-
     for processor in processors:
         if isinstance(processor, EnrichingSpanProcessor):
             provider.add_span_processor(processor)
@@ -126,48 +105,32 @@ def _add(provider: TracerProvider, processors: Sequence[SpanProcessor],
 
 def _exporter_names() -> list[str]:
     """``OTEL_TRACES_EXPORTER`` resolved the SDK's way; OTLP/HTTP when unset."""
-    import os
-
-    from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
-    from opentelemetry.sdk._configuration import _get_exporter_names
-
     if OTEL_TRACES_EXPORTER not in os.environ:
         return ["otlp_proto_http"]
-    return list(_get_exporter_names("traces"))
+    return exporter_names("traces")
 
 
 def _processors_from_environment() -> list[SpanProcessor]:
-    from opentelemetry.sdk._configuration import _import_exporters
-
-    from tripwire.distro import BoundedShutdownBatchSpanProcessor
-
-    span_exporters, _, _ = _import_exporters(_exporter_names(), [], [])
+    span_exporters, _, _ = import_exporters(_exporter_names(), [], [])
     return [BoundedShutdownBatchSpanProcessor(exporter()) for exporter in span_exporters.values()]
 
 
 def _build_from_environment(meter_provider: MeterProvider | None,
                             span_processors: Sequence[SpanProcessor] | None) -> TracerProvider:
     """The SDK's own start-up (resource, sampler, exporters, metrics, logs from OTEL_*)."""
-    import os
-
-    from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER
-    from opentelemetry.sdk._configuration import _initialize_components
-
-    from tripwire.distro import enriching_batch_processor, sdk_supports_export_processor
-
     kwargs: dict[str, Any] = {}
     if OTEL_METRICS_EXPORTER not in os.environ and meter_provider is None:
         kwargs["metric_exporter_names"] = ["otlp_proto_http"]
     if span_processors:
         kwargs["trace_exporter_names"] = []
-    elif "OTEL_TRACES_EXPORTER" not in os.environ:
+    elif OTEL_TRACES_EXPORTER not in os.environ:
         kwargs["trace_exporter_names"] = ["otlp_proto_http"]
     if sdk_supports_export_processor():
         kwargs["export_span_processor"] = enriching_batch_processor
     else:
         logger.error("tripwire: span enrichment of OTEL_* exporters needs opentelemetry-sdk "
                      ">= 1.40; pass span_processors= to configure() instead")
-    _initialize_components(**kwargs)
+    initialize_components(**kwargs)
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):  # another provider was already set
         raise ConfigError("tracer_provider", type(provider).__name__,
@@ -175,12 +138,6 @@ def _build_from_environment(meter_provider: MeterProvider | None,
     if span_processors:
         _add(provider, span_processors, meter_provider)
     return provider
-
-
-def _reset_for_tests() -> None:
-    global _configured
-    with _lock:
-        _configured = None
 
 
 __all__ = ["configure"]

@@ -40,19 +40,16 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from tripwire import semconv
+from tripwire._core.arguments import as_int, bind_arguments
+from tripwire._core.documents import read_documents
 from tripwire._core.guard import log_failure
+from tripwire._core.lifecycle import Wrapper, is_async_callable, span_wrapper
 from tripwire._core.operations import (
     Operation,
     OperationMapping,
     OperationResult,
     OperationTelemetry,
-    Wrapper,
-    as_int,
-    bind_arguments,
-    is_async_callable,
     make_operation_telemetry,
-    make_operation_wrapper,
-    read_documents,
     tool_call_context,
 )
 
@@ -117,7 +114,7 @@ def _instrument(fn: Callable[..., Any], mapping: OperationMapping) -> Callable[.
             telemetry = _get_telemetry()
             cached = cache.get(0)
             if cached is None or cached[0] is not telemetry:
-                cached = (telemetry, make_operation_wrapper(telemetry, mapping, is_async))
+                cached = (telemetry, span_wrapper(mapping.spans(telemetry, fn), is_async))
                 cache[0] = cached
             return cached[1]
         except Exception:

@@ -1,20 +1,24 @@
 """One settings object, read from ``TRIPWIRE_*`` / ``OTEL_*`` variables and ``configure()``.
 
 Every setting is declared once in ``_SPECS`` with its variable, parser and accepted values, so
-validation, the README table (``docs/configuration.md``) and the error messages agree.
+validation, the README table (``docs/configuration.md``) and the error messages agree. This
+module only parses and validates; the settings in force are held by the process runtime
+(:func:`tripwire.runtime.get_settings`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from tripwire._core.redaction import validate_patterns
 from tripwire.errors import ConfigError
+
+logger = logging.getLogger("tripwire")
 
 
 class ContentCapture(str, Enum):
@@ -151,8 +155,6 @@ def _string_list(raw: Any) -> tuple[str, ...]:
 
 
 def _redaction(raw: Any) -> tuple[str, ...]:
-    from tripwire._core.redaction import validate_patterns
-
     items = _string_list(raw)
     validate_patterns(items)
     return items
@@ -279,62 +281,7 @@ def load_settings(
     return Settings(**values)
 
 
-_lock = threading.Lock()
-_current: Settings | None = None
-
-
-def get_settings() -> Settings:
-    """The process-wide settings; read from the environment on first use."""
-    global _current
-    current = _current
-    if current is None:
-        with _lock:
-            if _current is None:
-                errors: list[ConfigError] = []
-                _current = load_settings(strict=False, errors=errors)
-                _log_errors(errors)
-            current = _current
-    return current
-
-
-def set_settings(settings: Settings | None) -> None:
-    """Replace the process-wide settings (``None`` re-reads the environment on next use)."""
-    global _current
-    with _lock:
-        _current = settings
-    for callback in list(_listeners):
-        try:
-            callback()
-        except Exception:  # never let a cache reset break configuration
-            pass
-
-
-def update_settings(**overrides: Any) -> Settings:
-    """Validate ``overrides`` on top of the environment and install the result."""
-    settings = load_settings(overrides=overrides)
-    set_settings(settings)
-    return settings
-
-
-def replace_settings(**changes: Any) -> Settings:
-    """Copy the current settings with already-parsed ``changes`` (tests and tooling)."""
-    settings = dataclasses.replace(get_settings(), **changes)
-    set_settings(settings)
-    return settings
-
-
-_listeners: list[Callable[[], None]] = []
-
-
-def on_settings_change(callback: Callable[[], None]) -> None:
-    """Register a cache reset to run whenever settings change."""
-    _listeners.append(callback)
-
-
-def _log_errors(errors: list[ConfigError]) -> None:
-    if errors:
-        import logging
-
-        log = logging.getLogger("tripwire")
-        for exc in errors:
-            log.error("tripwire configuration: %s; this setting stays at its default", exc)
+def log_errors(errors: list[ConfigError]) -> None:
+    """Log settings rejected by a lenient :func:`load_settings`: each keeps its default."""
+    for exc in errors:
+        logger.error("tripwire configuration: %s; this setting stays at its default", exc)

@@ -136,16 +136,13 @@ def test_message_json_over_the_cap_stays_valid_json() -> None:
 
 def test_arguments_hash_with_a_secret_salt() -> None:
     from tripwire._core.tools import arguments_hash
-    from tripwire.settings import replace_settings, set_settings
+    from tripwire.runtime import replace_settings, set_settings
 
     set_settings(None)
-    try:
-        plain = arguments_hash({"email": "a@example.com"})
-        replace_settings(hash_salt="s3cret")
-        salted = arguments_hash({"email": "a@example.com"})
-        assert salted != plain  # a guess hashed without the key no longer matches
-        assert salted == arguments_hash('{"email":  "a@example.com"}')  # still canonical
-        replace_settings(hash_salt="other")
-        assert arguments_hash({"email": "a@example.com"}) not in (plain, salted)
-    finally:
-        set_settings(None)
+    plain = arguments_hash({"email": "a@example.com"})
+    replace_settings(hash_salt="s3cret")
+    salted = arguments_hash({"email": "a@example.com"})
+    assert salted != plain  # a guess hashed without the key no longer matches
+    assert salted == arguments_hash('{"email":  "a@example.com"}')  # still canonical
+    replace_settings(hash_salt="other")
+    assert arguments_hash({"email": "a@example.com"}) not in (plain, salted)

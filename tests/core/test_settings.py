@@ -9,14 +9,8 @@ import pytest
 
 from tripwire import ConfigError
 from tripwire.cli import settings_table
-from tripwire.settings import (
-    _SPECS,
-    BudgetMode,
-    ContentCapture,
-    get_settings,
-    load_settings,
-    set_settings,
-)
+from tripwire.runtime import get_settings, set_settings
+from tripwire.settings import _SPECS, BudgetMode, ContentCapture, load_settings
 
 INVALID = {
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "maybe",
@@ -69,15 +63,12 @@ def test_non_strict_collects_errors_and_keeps_defaults() -> None:
 def test_environment_errors_are_logged_once_at_error(monkeypatch, caplog) -> None:
     monkeypatch.setenv("TRIPWIRE_BUDGET_MODE", "block")
     set_settings(None)
-    try:
-        with caplog.at_level(logging.ERROR, logger="tripwire"):
-            settings = get_settings()
-            get_settings()
-        assert settings.budget_mode is BudgetMode.FLAG
-        errors = [r for r in caplog.records if "TRIPWIRE_BUDGET_MODE" in r.getMessage()]
-        assert len(errors) == 1 and errors[0].levelno == logging.ERROR
-    finally:
-        set_settings(None)
+    with caplog.at_level(logging.ERROR, logger="tripwire"):
+        settings = get_settings()
+        get_settings()
+    assert settings.budget_mode is BudgetMode.FLAG
+    errors = [r for r in caplog.records if "TRIPWIRE_BUDGET_MODE" in r.getMessage()]
+    assert len(errors) == 1 and errors[0].levelno == logging.ERROR
 
 
 @pytest.mark.parametrize(

@@ -64,9 +64,9 @@ def tripwire_instruments(meter_provider: MeterProvider) -> dict[str, Any]:
     meter = meter_provider.get_meter("tripwire.e2e")
     out: dict[str, Any] = {}
     try:
-        from tripwire.processors.metrics import make_instruments
+        from tripwire.runtime import get_runtime
 
-        real = make_instruments(meter_provider)
+        real = get_runtime().instruments.for_provider(meter_provider)
         out = {
             sc.METRIC_COST: real.cost, sc.METRIC_REFUSALS: real.refusals,
             sc.METRIC_BUDGET_VIOLATIONS: real.budget_violations,

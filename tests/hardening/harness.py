@@ -3,8 +3,8 @@ downstream processor -> in-memory exporter) and one *case* per instrumented LLM 
 
 A case knows how to build clients for its fake server, script an answer / an HTTP error /
 a truncated stream, make a call, open a stream and read the answer back, sync and async.
-Cases whose instrumentor module does not exist (yet) are skipped, so the matrices pick up
-new instrumentors (Anthropic, Google Gen AI, Bedrock) as soon as they land.
+Only a missing *provider SDK* skips a case; our own instrumentor failing to import fails the
+test loudly (a broken import must never silently drop a provider's matrix).
 """
 
 from __future__ import annotations
@@ -25,13 +25,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire import decorators
-from tripwire._core.guard import reset_failure_log
 from tripwire._core.instrumentor import TripwireInstrumentor
-from tripwire._core.precall import unregister_precall_check
 from tripwire.processors import EnrichingSpanProcessor
-from tripwire.processors.ledger import precall_check
-from tripwire.processors.state import reset_state
-from tripwire.settings import Settings, set_settings
+from tripwire.runtime import set_settings
+from tripwire.settings import Settings
 
 SECRET_KEY = "sk-hardening-SECRET-0123456789abcdef"
 ANSWER = "The quick brown fox jumps over the lazy dog"
@@ -91,17 +88,14 @@ def make_pipeline() -> Pipeline:
 
 @pytest.fixture
 def pipeline() -> Iterator[Pipeline]:
+    """Default settings (environment ignored) and a fresh pipeline; tests/conftest.py resets
+    everything the runtime keeps (settings, state, budget gate) after the test."""
     set_settings(Settings())
-    reset_state()
-    reset_failure_log()
     p = make_pipeline()
     decorators.configure(tracer_provider=p.provider, meter_provider=p.meter_provider)
     yield p
-    decorators.configure()
+    decorators.configure()  # decorators keep their providers outside the runtime
     p.provider.shutdown()
-    unregister_precall_check(precall_check)
-    reset_state()
-    set_settings(None)
 
 
 def failures(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -119,16 +113,17 @@ def failures(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 # --- LLM SDK cases -------------------------------------------------------------------------
 
-def find_instrumentor(module_name: str) -> type[Any] | None:
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
+def find_instrumentor(module_name: str, sdk: str | None = None) -> type[Any]:
+    """The instrumentor class ``module_name`` defines. Skips only when the provider SDK
+    ``sdk`` is not installed; any ImportError of our own module propagates (fails)."""
+    if sdk is not None:
+        pytest.importorskip(sdk, reason=f"the {sdk} SDK is not installed")
+    module = importlib.import_module(module_name)
     for value in vars(module).values():
         if (inspect.isclass(value) and issubclass(value, TripwireInstrumentor)
                 and value is not TripwireInstrumentor and value.__module__.startswith(module_name)):
             return value
-    return None
+    raise AssertionError(f"{module_name} defines no TripwireInstrumentor subclass")
 
 
 @dataclass
@@ -137,6 +132,7 @@ class LLMCase:
 
     name: str
     instrumentor_module: str
+    sdk: str  # the provider SDK's import name: only its absence may skip the case
     server_class: Callable[[], Any]
     client: Callable[[Any], Any]
     async_client: Callable[[Any], Any] | None
@@ -153,11 +149,23 @@ class LLMCase:
     has_async_with: bool = True
     error_type: str = ""
     secrets: tuple[str, ...] = ()
+    clear_env: tuple[str, ...] = ()  # environment variables the test must not see
+    # the exception type name a dropped connection raises mid-stream, where the SDK fixes it
+    drop_error: str = ""
+    # a reply asking for tool "f", and a call declaring tool "f" that returns the name asked
+    tool_reply: Callable[[], Any] | None = None
+    call_with_tool: Callable[[Any], str] | None = None
+    # other SDK entry points than call/open_stream, each making one call: client -> answer
+    variants: tuple[Callable[[Any], Any], ...] = ()
+    # the (owner, attribute) pairs instrument() wraps and uninstrument() must restore
+    wrapped: Callable[[], list[tuple[Any, str]]] = lambda: []
+    # SDK-specific telemetry steps: (id, "module:attr[.attr]", the call's span survives)
+    fault_points: tuple[tuple[str, str, bool], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def instrumentor_class(self) -> type[Any] | None:
-        return find_instrumentor(self.instrumentor_module)
+    def instrumentor_class(self) -> type[Any]:
+        return find_instrumentor(self.instrumentor_module, self.sdk)
 
     @property
     def streams(self) -> bool:
@@ -189,9 +197,19 @@ async def _openai_acall(client: Any) -> str:
     return r.choices[0].message.content
 
 
+def _openai_wrapped() -> list[tuple[Any, str]]:
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+    from openai.resources.embeddings import Embeddings
+    from openai.resources.responses import Responses
+
+    return [(Completions, "create"), (AsyncCompletions, "create"), (Responses, "create"),
+            (Embeddings, "create"), (Completions, "parse")]
+
+
 OPENAI = LLMCase(
     name="openai",
     instrumentor_module="tripwire.instrumentation.openai",
+    sdk="openai",
     server_class=lambda: importlib.import_module("tripwire.testing").FakeOpenAIServer(),
     client=lambda s: s.client(api_key=SECRET_KEY),
     async_client=lambda s: s.async_client(api_key=SECRET_KEY),
@@ -208,6 +226,20 @@ OPENAI = LLMCase(
     aopen_stream=_openai_stream,
     error_type="BadRequestError",
     secrets=(SECRET_KEY, "Bearer"),
+    tool_reply=lambda: importlib.import_module("tripwire.testing").chat_reply(
+        "plain", tool_calls=[("c1", "f", "{}")]),
+    call_with_tool=lambda c: c.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "tell me"}],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+    ).choices[0].message.tool_calls[0].function.name,
+    wrapped=_openai_wrapped,
+    fault_points=(
+        ("request-mapping", "tripwire.instrumentation.openai.chat:start_attributes", False),
+        ("response-mapping", "tripwire.instrumentation.openai.chat:usage_numbers", True),
+        ("stream-chunk", "tripwire.instrumentation.openai.chat:ChatStreamAccumulator.add", True),
+        ("stream-result", "tripwire.instrumentation.openai.chat:ChatStreamAccumulator.result",
+         True),
+    ),
 )
 
 
@@ -239,9 +271,33 @@ async def _anthropic_acall(client: Any) -> str:
     return (await client.messages.create(**_ANTHROPIC_ARGS)).content[0].text
 
 
+def _anthropic_helper(client: Any) -> str:
+    with client.messages.stream(**_ANTHROPIC_ARGS) as stream:
+        return stream.get_final_text()
+
+
+def _anthropic_wrapped() -> list[tuple[Any, str]]:
+    from anthropic._base_client import AsyncAPIClient, BaseClient, SyncAPIClient
+    from anthropic.lib.streaming import _beta_messages, _messages
+    from anthropic.resources.beta.messages import messages as beta
+    from anthropic.resources.messages import messages as current
+
+    members: list[tuple[Any, str]] = []
+    for module in (current, beta):
+        for cls in (module.Messages, module.AsyncMessages):
+            members += [(cls, "create"), (cls, "parse"), (cls, "stream")]
+    return [*members, (_messages.MessageStreamManager, "__exit__"),
+            (_messages.AsyncMessageStreamManager, "__aexit__"),
+            (_beta_messages.BetaMessageStreamManager, "__exit__"),
+            (_beta_messages.BetaAsyncMessageStreamManager, "__aexit__"),
+            (SyncAPIClient, "_sleep_for_retry"), (AsyncAPIClient, "_sleep_for_retry"),
+            (BaseClient, "_tracer")]
+
+
 ANTHROPIC = LLMCase(
     name="anthropic",
     instrumentor_module="tripwire.instrumentation.anthropic",
+    sdk="anthropic",
     server_class=lambda: _anthropic_mod().FakeAnthropicServer(),
     client=lambda s: s.client(api_key=SECRET_KEY),
     async_client=lambda s: s.async_client(api_key=SECRET_KEY),
@@ -255,6 +311,21 @@ ANTHROPIC = LLMCase(
     aopen_stream=lambda c, usage=True: c.messages.create(stream=True, **_ANTHROPIC_ARGS),
     error_type="BadRequestError",
     secrets=(SECRET_KEY,),
+    tool_reply=lambda: _anthropic_mod().anthropic_message(
+        [_anthropic_mod().anthropic_tool_use("f", {"city": "x"})]),
+    call_with_tool=lambda c: c.messages.create(
+        **_ANTHROPIC_ARGS, tools=[{"name": "f", "input_schema": {"type": "object"}}]
+    ).content[0].name,
+    variants=(_anthropic_helper,),
+    wrapped=_anthropic_wrapped,
+    fault_points=(
+        ("request-mapping", "tripwire.instrumentation.anthropic.messages:client_info", False),
+        ("response-mapping", "tripwire._core.wire.anthropic_messages:usage_numbers", True),
+        ("stream-chunk",
+         "tripwire.instrumentation.anthropic.messages:MessageStreamAccumulator.add", True),
+        ("stream-result",
+         "tripwire.instrumentation.anthropic.messages:MessageStreamAccumulator.result", True),
+    ),
 )
 
 
@@ -284,9 +355,26 @@ async def _gemini_acall(aio: Any) -> str:
                                               contents="tell me")).text
 
 
+def _gemini_with_tool(client: Any) -> str:
+    from google.genai import types
+
+    config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[
+        types.FunctionDeclaration(name="f")])])
+    return client.models.generate_content(model="gemini-2.0-flash", contents="tell me",
+                                          config=config).function_calls[0].name
+
+
+def _gemini_wrapped() -> list[tuple[Any, str]]:
+    from google.genai.models import AsyncModels, Models
+
+    return [(owner, name) for owner in (Models, AsyncModels) for name in (
+        "generate_content", "generate_content_stream", "embed_content", "_generate_content")]
+
+
 GEMINI = LLMCase(
     name="google_genai",
     instrumentor_module="tripwire.instrumentation.google_genai",
+    sdk="google.genai",
     server_class=lambda: _gemini_mod().FakeGeminiServer(),
     client=_gemini_client,
     async_client=lambda s: _gemini_client(s).aio,
@@ -303,6 +391,15 @@ GEMINI = LLMCase(
     has_with=False,
     has_async_with=False,
     error_type="ClientError",
+    clear_env=("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_API_KEY", "GEMINI_API_KEY",
+               "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"),
+    tool_reply=lambda: _gemini_mod().gemini_response([_gemini_mod().gemini_function_call("f", {})]),
+    call_with_tool=_gemini_with_tool,
+    wrapped=_gemini_wrapped,
+    fault_points=(
+        ("response-mapping", "tripwire.instrumentation.google_genai.generate:_usage", True),
+        ("hop-record", "tripwire.instrumentation.google_genai.generate:record_hop", True),
+    ),
     secrets=(SECRET_KEY,),
 )
 
@@ -329,9 +426,17 @@ def _bedrock_text(event: Any) -> str:
         if isinstance(event, dict) else ""
 
 
+def _bedrock_wrapped() -> list[tuple[Any, str]]:
+    from botocore.client import BaseClient
+    from botocore.endpoint import Endpoint
+
+    return [(BaseClient, "_make_api_call"), (Endpoint, "_needs_retry")]
+
+
 BEDROCK = LLMCase(
     name="bedrock",
     instrumentor_module="tripwire.instrumentation.bedrock",
+    sdk="boto3",
     server_class=lambda: _bedrock_mod().FakeBedrockServer(),
     client=lambda s: s.client(),
     async_client=None,
@@ -347,6 +452,16 @@ BEDROCK = LLMCase(
     error_type="ValidationException",
     # the fake's client signs with these: none may show up in telemetry
     secrets=("aws_secret_access_key", "X-Amz-Security-Token", "Credential=test"),
+    drop_error="ProtocolError",
+    tool_reply=lambda: _bedrock_mod().bedrock_converse(
+        [_bedrock_mod().bedrock_tool_use("f", {}, tool_use_id="t1")]),
+    call_with_tool=lambda c: c.converse(**_BEDROCK_ARGS, toolConfig={"tools": [{"toolSpec": {
+        "name": "f", "inputSchema": {"json": {"type": "object"}}}}]},
+    )["output"]["message"]["content"][0]["toolUse"]["name"],
+    wrapped=_bedrock_wrapped,
+    fault_points=(
+        ("request-mapping", "tripwire.instrumentation.bedrock.converse:start_attributes", False),
+    ),
 )
 
 LLM_CASES = (OPENAI, ANTHROPIC, GEMINI, BEDROCK)
@@ -370,6 +485,13 @@ class LLMEnv:
         assert self.case.async_client is not None
         return self.case.async_client(self.server)
 
+    def points(self, name: str) -> list[Any]:
+        """The data points of metric ``name`` recorded so far."""
+        data = self.pipeline.reader.get_metrics_data()
+        return [point for rm in (data.resource_metrics if data else [])
+                for sm in rm.scope_metrics for metric in sm.metrics if metric.name == name
+                for point in metric.data.data_points]
+
     def llm_spans(self) -> list[ReadableSpan]:
         return [s for s in self.pipeline.spans()
                 if (s.attributes or {}).get("gen_ai.operation.name") is not None]
@@ -378,22 +500,17 @@ class LLMEnv:
 @contextlib.contextmanager
 def instrumented(case: LLMCase, pipeline: Pipeline) -> Iterator[LLMEnv]:
     cls = case.instrumentor_class
-    if cls is None:
-        pytest.skip(f"{case.instrumentor_module} is not there (yet)")
-    if case.name == "google_genai":
-        for var in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_API_KEY", "GEMINI_API_KEY",
-                    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
-            import os
-
-            os.environ.pop(var, None)
-    inst = cls()
-    inst.instrument(tracer_provider=pipeline.provider, meter_provider=pipeline.meter_provider)
-    server = case.server_class().start()
-    try:
-        yield LLMEnv(case, pipeline, server, inst)
-    finally:
-        inst.uninstrument()
-        server.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        for var in case.clear_env:  # these would switch the client's mode (Vertex AI, …)
+            patch.delenv(var, raising=False)
+        inst = cls()
+        inst.instrument(tracer_provider=pipeline.provider, meter_provider=pipeline.meter_provider)
+        server = case.server_class().start()
+        try:
+            yield LLMEnv(case, pipeline, server, inst)
+        finally:
+            inst.uninstrument()
+            server.stop()
 
 
 @pytest.fixture(params=llm_params())

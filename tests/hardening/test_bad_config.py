@@ -32,10 +32,9 @@ from processors.otlp_receiver import OTLPReceiver
 from test_zero_code import APP, _env, _run
 from tripwire import ConfigError, configuration
 from tripwire import settings as settings_module
-from tripwire._core.precall import unregister_precall_check
 from tripwire.distro import install_settings_leniently
-from tripwire.processors.ledger import precall_check
-from tripwire.settings import _SPECS, Settings, get_settings, load_settings, set_settings
+from tripwire.runtime import get_settings, set_settings
+from tripwire.settings import _SPECS, Settings, load_settings
 
 DEFAULTS = Settings()
 
@@ -51,12 +50,8 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for spec in _SPECS:
         if spec.env:
             monkeypatch.delenv(spec.env, raising=False)
-    set_settings(None)
-    configuration._reset_for_tests()
+    set_settings(None)  # re-read the (cleaned) environment
     yield
-    configuration._reset_for_tests()
-    unregister_precall_check(precall_check)
-    set_settings(None)
 
 
 @pytest.fixture
@@ -102,23 +97,48 @@ def _rejected_objects(spec: Any, bad_file: str) -> list[tuple[Any, ConfigError]]
 
 
 SPEC_PARAMS = [pytest.param(spec, id=spec.name) for spec in _SPECS]
+# Free-form settings (a feature name, a salt) have no invalid value: they are checked to keep
+# whatever they are given instead (test_free_form_setting_keeps_any_value_as_given).
+FREE_FORM = [p for p in SPEC_PARAMS if p.values[0].accepted.startswith("any")]
+CHECKED = [p for p in SPEC_PARAMS if not p.values[0].accepted.startswith("any")]
 
 
-@pytest.mark.parametrize("spec", SPEC_PARAMS)
-def test_every_setting_has_invalid_values_or_accepts_anything(spec: Any, bad_file: str) -> None:
+@pytest.mark.parametrize("spec", CHECKED)
+def test_every_checked_setting_has_invalid_values(spec: Any, bad_file: str) -> None:
     rejected = _rejected_objects(spec, bad_file)
-    if spec.accepted.startswith("any"):
-        return
     assert rejected, f"no generic bad value is rejected by {spec.name}: add one to the table"
     for _, error in rejected:
         assert isinstance(error, ConfigError)
 
 
-@pytest.mark.parametrize("spec", SPEC_PARAMS)
+@pytest.mark.parametrize("spec", FREE_FORM)
+def test_free_form_setting_keeps_any_value_as_given(
+        spec: Any, bad_file: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    assert FREE_FORM and spec.env  # the free-form settings are variables too
+    assert _rejected_objects(spec, bad_file) == []
+    for raw in TEXT_CANDIDATES:
+        value = _value(raw, bad_file)
+        # configure()'s strict validation and the configurator's lenient read both keep it
+        assert getattr(load_settings({}, {spec.name: value}), spec.name) == value
+        monkeypatch.setenv(spec.env, value)
+        set_settings(None)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="tripwire"):
+            install_settings_leniently()
+            assert getattr(get_settings(), spec.name) == value
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # blank means unset: the default
+    assert getattr(load_settings({spec.env: "  "}), spec.name) == getattr(DEFAULTS, spec.name)
+
+
+@pytest.mark.parametrize("spec", CHECKED)
 def test_configure_raises_config_error_naming_setting_and_accepted_values(
         spec: Any, bad_file: str) -> None:
     set_settings(dataclasses.replace(DEFAULTS, feature="before"))
-    for value, _ in _rejected_objects(spec, bad_file):
+    rejected = _rejected_objects(spec, bad_file)
+    assert rejected
+    for value, _ in rejected:
         with pytest.raises(ConfigError) as info:
             configuration.configure(tracer_provider=TracerProvider(), span_processors=[],
                                     **{spec.name: value})
@@ -130,15 +150,13 @@ def test_configure_raises_config_error_naming_setting_and_accepted_values(
         assert get_settings().feature == "before"  # nothing installed
 
 
-@pytest.mark.parametrize("spec", [p for p in SPEC_PARAMS if p.values[0].env])
+@pytest.mark.parametrize("spec", [p for p in CHECKED if p.values[0].env])
 def test_startup_logs_the_same_message_and_keeps_the_default(
         spec: Any, bad_file: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     """What the ``tripwire`` configurator runs at start-up (``install_settings_leniently``)."""
     rejected = _rejected_text(spec, bad_file)
-    if not rejected:
-        assert spec.accepted.startswith("any")
-        return
+    assert rejected, f"no bad text value is rejected by {spec.env}: add one to the table"
     for value, error in rejected:
         monkeypatch.setenv(spec.env, value)
         # another valid setting in the same environment is still applied
@@ -179,7 +197,7 @@ def test_lazy_settings_read_never_raises_for_any_bad_variable(
 
 SETTINGS_DUMP = textwrap.dedent("""
     import json
-    from tripwire.settings import get_settings
+    from tripwire.runtime import get_settings
     s = get_settings()
     print("SETTINGS", json.dumps({k: repr(v) for k, v in vars(s).items()}))
 """)

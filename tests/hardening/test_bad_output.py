@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from opentelemetry.trace import StatusCode
 
 from hardening.harness import LLMEnv, Pipeline, instrumented, llm_params
-from tripwire.settings import ContentCapture, replace_settings
+from tripwire.runtime import replace_settings
+from tripwire.settings import ContentCapture
 from tripwire.testing import Reply, StreamReply
 
 EXAMPLES = int(os.environ.get("HARDENING_EXAMPLES", "15"))

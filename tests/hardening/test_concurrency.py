@@ -19,7 +19,7 @@ import pytest
 from hardening.harness import Pipeline
 from tripwire import semconv as sc
 from tripwire.instrumentation.openai import OpenAIInstrumentor
-from tripwire.settings import replace_settings
+from tripwire.runtime import replace_settings
 from tripwire.testing import FakeOpenAIServer, RecordedRequest, Reply, StreamReply
 
 DEFAULT_ANSWER_WORDS = 6  # "Hello from the fake OpenAI server."

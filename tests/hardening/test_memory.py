@@ -29,11 +29,11 @@ from opentelemetry.trace import SpanKind
 
 import tripwire
 from hardening.harness import ANSWER, LLMEnv, Pipeline, make_pipeline
-from tripwire import semconv
-from tripwire._core import guard, operations, precall, redaction, tools
-from tripwire.processors import drift, ledger, prices, state
-from tripwire.processors.state import get_state
-from tripwire.settings import replace_settings
+from tripwire import _compat, semconv
+from tripwire._core import arguments, guard, redaction, tools
+from tripwire.budgets import BudgetRule
+from tripwire.processors import drift, prices, state
+from tripwire.runtime import get_runtime, replace_settings, reset
 
 BOUND = 200  # state_max_entries in the moderate test
 TTL = 600.0
@@ -66,32 +66,31 @@ def budgets_file(tmp_path: Path) -> str:
 
 def table_sizes() -> dict[str, int]:
     from tripwire.instrumentation.openai import common as openai_common
-    from tripwire.processors import EnrichingSpanProcessor
 
-    st = get_state()
+    rt = get_runtime()
+    st = rt.state
     sizes = {name: len(getattr(st, name))
-             for name in ("traces", "processed", "drift", "accounts", "span_blocks")}
+             for name in ("traces", "processed", "drift", "span_blocks")}
+    sizes["accounts"] = len(rt.ledger)  # type: ignore[arg-type]
+    books = list(rt._price_books.values())
     sizes["tool_calls_per_trace"] = max(
         (len(item[1].tool_calls) for item in list(st.traces._data.values())), default=0)
-    sizes["price_books"] = len(prices._books)
-    sizes["price_cache"] = sum(len(book._cache) for book in list(prices._books.values()))
-    sizes["price_pairs"] = sum(len(getattr(book, "_pairs", ())) for book in
-                               list(prices._books.values()))
+    sizes["price_books"] = len(books)
+    sizes["price_cache"] = sum(len(book._cache) for book in books)
+    sizes["price_pairs"] = sum(len(getattr(book, "_pairs", ())) for book in books)
     sizes["flat_price_cache"] = len(prices._flat_cache)
-    from genai_prices import data_snapshot
-
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = _compat.genai_prices_snapshot()
     sizes["genai_prices_memos"] = max(len(getattr(snapshot, name, ()))
-                                      for name in prices._GENAI_MEMOS)
+                                      for name in _compat.GENAI_PRICES_MEMOS)
     sizes["alias_cache"] = drift.is_floating_alias.cache_info().currsize
     sizes["prompt_hashes"] = tools._cached_digest.cache_info().currsize
-    sizes["budget_rules_cache"] = len(ledger._rules_cache)
+    sizes["budget_rules_cache"] = 0 if rt._rules is None else 1
     sizes["failure_log"] = len(guard._seen)
-    sizes["precall_checks"] = len(precall._checks)
+    sizes["budget_gate_owners"] = len(rt._gate_owners)
     sizes["regex_cache"] = redaction._compiled.cache_info().currsize
-    sizes["signature_cache"] = operations._signature.cache_info().currsize
+    sizes["signature_cache"] = arguments._signature.cache_info().currsize
     sizes["openai_client_info"] = len(openai_common.client_info)
-    sizes["processor_instances"] = len(getattr(EnrichingSpanProcessor, "_instances", ()))
+    sizes["processor_instances"] = rt.processor_count
     return sizes
 
 
@@ -103,7 +102,7 @@ def bounds(max_entries: int) -> dict[str, int]:
         "price_cache": prices._CACHE_SIZE, "flat_price_cache": prices._CACHE_SIZE + 1,
         "price_pairs": prices._CACHE_SIZE, "genai_prices_memos": prices._GENAI_MEMO_LIMIT + 1,
         "alias_cache": 4096, "prompt_hashes": 256,
-        "budget_rules_cache": 4, "failure_log": 0, "precall_checks": 1, "regex_cache": 32,
+        "budget_rules_cache": 1, "failure_log": 0, "budget_gate_owners": 8, "regex_cache": 32,
         "signature_cache": 512, "openai_client_info": 8, "processor_instances": 8,
     }
 
@@ -165,7 +164,7 @@ def long_trace(pipeline: Pipeline, tool_calls: int) -> int:
                     semconv.GEN_AI_TOOL_NAME: "search",
                     semconv.TRIPWIRE_TOOL_ARGUMENTS_HASH: f"q{i}"}):
                 pass
-            record = get_state().traces.get(trace_id)
+            record = get_runtime().state.traces.get(trace_id)
             largest = max(largest, len(record.tool_calls) if record else 0)
     pipeline.clear()
     return largest
@@ -231,7 +230,8 @@ def test_tables_stay_bounded_in_age(llm: LLMEnv, clock: Clock, budgets_file: str
     for name in ("drift", "accounts", "span_blocks", "processed"):
         assert after[name] <= 6, (name, before[name], after[name])
     # an expired conversation starts from zero: its old spending is gone with it
-    assert get_state().accounts.get(("per-conversation", "conv-0")) is None
+    rule = BudgetRule("per-conversation", "conversation")
+    assert get_runtime().ledger.account(rule, "conv-0", create=False) is None
 
 
 def _rss_mib() -> float:
@@ -242,10 +242,12 @@ def _rss_mib() -> float:
 @pytest.mark.soak
 def test_soak_long_run_memory(clock: Clock) -> None:
     """Default bounds (10 000 entries, 1 h), 100 000 requests; prints the numbers."""
-    from tripwire.settings import Settings, set_settings
+    from tripwire.runtime import set_settings
+    from tripwire.settings import Settings
 
     set_settings(Settings())
-    state.reset_state()
+    reset()
+    set_settings(Settings())
     pipeline = make_pipeline()
     count, step = 100_000, 10_000
     default_max = Settings().state_max_entries

@@ -31,7 +31,8 @@ from hardening.harness import (
 )
 from tripwire import semconv
 from tripwire._core.content import TRUNCATED
-from tripwire.settings import ContentCapture, replace_settings, update_settings
+from tripwire.runtime import replace_settings, update_settings
+from tripwire.settings import ContentCapture
 
 CONTENT_KEYS = {semconv.GEN_AI_INPUT_MESSAGES, semconv.GEN_AI_OUTPUT_MESSAGES,
                 semconv.GEN_AI_SYSTEM_INSTRUCTIONS, semconv.GEN_AI_TOOL_DEFINITIONS,

@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tripwire._core.guard import reset_failure_log
-from tripwire.settings import Settings, set_settings
+from tripwire.runtime import set_settings
+from tripwire.settings import Settings
 
 
 @dataclass
@@ -69,9 +69,9 @@ def redacted_content_events(span: ReadableSpan, secret: str = "jane@example.com"
 @contextmanager
 def instrumented(instrumentor_class: type) -> Iterator[dict[str, Any]]:
     """Default settings, fresh pipelines, ``instrumentor_class`` installed on them; yields
-    the :class:`TelemetryEnv` fields. Uninstruments and resets settings afterwards."""
-    set_settings(None)
-    reset_failure_log()
+    the :class:`TelemetryEnv` fields, and uninstruments afterwards (tests/conftest.py resets
+    everything else)."""
+    set_settings(None)  # the environment's settings, not an earlier fixture's
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -84,21 +84,16 @@ def instrumented(instrumentor_class: type) -> Iterator[dict[str, Any]]:
                "meter_provider": meter_provider, "instrumentor": instrumentor}
     finally:
         instrumentor.uninstrument()
-        set_settings(None)
 
 
 @contextmanager
 def enriched_pipeline(instrumentor_class: type) -> Iterator[InMemorySpanExporter]:
-    """Default settings and fresh cross-span state; ``instrumentor_class`` installed on a
-    provider whose spans go through ``EnrichingSpanProcessor`` to the yielded exporter.
-    Everything is undone afterwards (the budget pre-call check included)."""
-    from tripwire._core.precall import unregister_precall_check
+    """Default settings; ``instrumentor_class`` installed on a provider whose spans go
+    through ``EnrichingSpanProcessor`` to the yielded exporter. Uninstrumented and shut down
+    afterwards; tests/conftest.py resets the state and the budget gate."""
     from tripwire.processors import EnrichingSpanProcessor
-    from tripwire.processors.ledger import precall_check
-    from tripwire.processors.state import reset_state
 
     set_settings(Settings())
-    reset_state()
     exporter = InMemorySpanExporter()
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     provider = TracerProvider()
@@ -111,6 +106,3 @@ def enriched_pipeline(instrumentor_class: type) -> Iterator[InMemorySpanExporter
     finally:
         instrumentor.uninstrument()
         provider.shutdown()
-        unregister_precall_check(precall_check)
-        reset_state()
-        set_settings(None)

@@ -15,11 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Tracer
 
 from tripwire import semconv
-from tripwire._core.guard import reset_failure_log
-from tripwire._core.precall import unregister_precall_check
 from tripwire.processors import EnrichingSpanProcessor
-from tripwire.processors.ledger import precall_check
-from tripwire.settings import Settings, set_settings
+from tripwire.runtime import set_settings
+from tripwire.settings import Settings
 
 
 class Harness:
@@ -84,9 +82,6 @@ class Harness:
 @pytest.fixture
 def harness() -> Iterator[Harness]:
     set_settings(Settings())
-    reset_failure_log()
     h = Harness()
     yield h
     h.provider.shutdown()
-    unregister_precall_check(precall_check)
-    set_settings(None)

@@ -1,18 +1,20 @@
-"""Budgets: every scope, warnings, flag mode, enforce mode through run_precall_checks."""
+"""Budgets: every scope, warnings, flag mode, enforce mode through the runtime's budget gate."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 
 import pytest
-from opentelemetry import baggage, context, trace
+from opentelemetry import baggage, context
 from opentelemetry.trace import SpanKind
 
 from tripwire import semconv
-from tripwire._core.precall import PreCallInfo, run_precall_checks
+from tripwire._core.precall import PreCallInfo
 from tripwire.budgets import budget, load_budgets_file
 from tripwire.errors import BudgetExceededError, ConfigError
+from tripwire.runtime import get_runtime
 from tripwire.settings import BudgetMode
 
 from .conftest import Harness
@@ -22,8 +24,8 @@ budget_module = importlib.import_module("tripwire.budgets")
 
 
 def _precall(ctx: context.Context | None = None) -> None:
-    run_precall_checks(PreCallInfo("chat", "openai", "gpt-4o",
-                                   ctx if ctx is not None else context.get_current()))
+    get_runtime().before_call(PreCallInfo("chat", "openai", "gpt-4o",
+                                          ctx if ctx is not None else context.get_current()))
 
 
 def _budgets_file(tmp_path, *rules: dict) -> str:
@@ -202,7 +204,20 @@ def test_budget_argument_and_file_validation(tmp_path) -> None:
     assert rule.window_seconds == 3600 and rule.tokens == 10 and rule.usd is None
 
 
-def test_precall_outside_any_span_is_fine(harness: Harness) -> None:
-    harness.settings(budget_trace_usd=0.001, budget_mode=BudgetMode.ENFORCE)
-    _precall(context.Context())
-    assert trace.get_current_span() is trace.INVALID_SPAN
+def test_precall_outside_any_span_checks_only_trace_free_scopes(harness: Harness, tmp_path,
+                                                               caplog) -> None:
+    harness.settings(budget_trace_tokens=10, budget_mode=BudgetMode.ENFORCE)
+    with harness.tracer.start_as_current_span("job"):
+        harness.llm("gpt-4o-mini")
+        with pytest.raises(BudgetExceededError):  # the gate is armed for that trace…
+            _precall()
+    with caplog.at_level(logging.DEBUG, logger="tripwire"):
+        _precall(context.Context())  # …but a call outside any trace has no trace budget
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]  # not a gate error
+    # a global budget applies outside any span too
+    harness.settings(budget_mode=BudgetMode.ENFORCE, budgets_file=_budgets_file(
+        tmp_path, {"name": "all", "scope": "global", "tokens": 10}))
+    harness.llm("gpt-4o-mini")
+    with pytest.raises(BudgetExceededError) as info:
+        _precall(context.Context())
+    assert info.value.limit == 10 and info.value.scope == "global"

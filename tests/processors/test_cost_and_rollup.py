@@ -150,8 +150,8 @@ def test_rollup_on_local_root_with_nested_spans(harness: Harness) -> None:
                 harness.points(semconv.METRIC_COST)}
     assert features == {"support-bot"}
     # the per-trace table is released when the local root ends
-    from tripwire.processors.state import get_state
-    assert len(get_state().traces) == 0
+    from tripwire.runtime import get_runtime
+    assert len(get_runtime().state.traces) == 0
 
 
 def test_feature_from_http_route_of_local_root(harness: Harness) -> None:

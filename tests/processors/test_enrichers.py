@@ -15,7 +15,8 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from tripwire import semconv
 from tripwire.processors import EnrichingSpanProcessor, default_enrichers
 from tripwire.processors.drift import is_floating_alias
-from tripwire.processors.state import BoundedTable, get_state
+from tripwire.processors.state import BoundedTable
+from tripwire.runtime import get_runtime
 
 from .conftest import Harness
 
@@ -285,7 +286,7 @@ def test_state_bounded_beyond_max_entries(harness: Harness) -> None:
         root = harness.tracer.start_span(f"root {i}")
         harness.llm(f"gpt-4o-{i}", response_model=f"gpt-4o-{i}-2024-08-06")
         del root
-    state = get_state()
+    state = get_runtime().state
     assert len(state.traces) <= 50
     assert len(state.drift) <= 50
     assert len(state.processed) <= 50
@@ -296,7 +297,7 @@ def test_state_bounded_beyond_max_entries(harness: Harness) -> None:
 def test_repeating_tool_call_survives_the_per_trace_bound(harness: Harness) -> None:
     """With the trace's tool-call table full, the call that keeps repeating is not the one
     forgotten: it is still counted up to the loop threshold."""
-    from tripwire.settings import replace_settings
+    from tripwire.runtime import replace_settings
 
     replace_settings(state_max_entries=3)
     with harness.tracer.start_as_current_span("agent"):

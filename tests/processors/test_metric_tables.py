@@ -25,9 +25,8 @@ from tripwire.processors import metrics as metrics_module
 from tripwire.processors.metrics import (
     OVERFLOW_ATTRIBUTES,
     SummingCounter,
-    global_instruments,
-    make_instruments,
 )
+from tripwire.runtime import get_runtime
 
 from .conftest import Harness
 
@@ -105,7 +104,8 @@ def test_processors_on_one_meter_provider_share_one_table() -> None:
     for exporter in exporters:  # one processor per exporter, as with two exporters configured
         tracer_provider.add_span_processor(EnrichingSpanProcessor(
             SimpleSpanProcessor(exporter), meter_provider=meter_provider))
-    assert make_instruments(meter_provider) is make_instruments(meter_provider)
+    registry = get_runtime().instruments
+    assert registry.for_provider(meter_provider) is registry.for_provider(meter_provider)
     tracer = tracer_provider.get_tracer("t")
     _chat(tracer, "gpt-4o")
     _chat(tracer, "gpt-4o")
@@ -143,14 +143,14 @@ def test_without_a_meter_provider_the_global_one_is_followed(
     real = MeterProvider(metric_readers=[reader])
     current: list[Any] = [NoOpMeterProvider()]
     monkeypatch.setattr(metrics_module, "get_meter_provider", lambda: current[0])
-    monkeypatch.setattr(metrics_module, "_global", None)
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(EnrichingSpanProcessor(
         SimpleSpanProcessor(InMemorySpanExporter())))
     tracer = tracer_provider.get_tracer("t")
     _chat(tracer, "gpt-4o")  # before the application sets its provider: not reported there
     current[0] = real
-    assert global_instruments() is make_instruments(real)
+    registry = get_runtime().instruments
+    assert registry.of_global() is registry.for_provider(real)
     _chat(tracer, "gpt-4o")
     [(_, value)] = _points(reader, semconv.METRIC_COST)
     assert value == pytest.approx(0.0035)

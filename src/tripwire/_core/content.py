@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from tripwire._core.redaction import redact
-from tripwire.settings import ContentCapture, Settings, get_settings
+from tripwire.runtime import get_settings
+from tripwire.settings import ContentCapture, Settings
 
 TRUNCATED = "…[truncated]"
 

@@ -1,5 +1,10 @@
 """The base every tripwire instrumentor shares: wrap on instrument(), unwrap on uninstrument().
 
+Every instrumentor wraps its library the same way: a table of (module or modules, class,
+method, mapping) :data:`Target` s handed to :func:`wrap_targets` with its telemetry; the
+mapping (an LLM ``CallMapping``, an ``OperationMapping``) says how that method's spans start
+and complete, and :func:`~tripwire._core.lifecycle.span_wrapper` does the rest.
+
 ``BaseInstrumentor`` is a singleton whose ``__init__`` runs again on every construction, so
 the record of what was wrapped lives outside ``__init__`` (a second ``XInstrumentor()``
 must not forget what the first one wrapped).
@@ -8,18 +13,22 @@ must not forget what the first one wrapped).
 from __future__ import annotations
 
 import importlib
+import inspect
 import weakref
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Protocol, TypeVar
 
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
 from tripwire import semconv
 from tripwire._core.fields import server_address_port
-from tripwire._core.guard import guard
+from tripwire._core.guard import guard, log_failure
+from tripwire._core.lifecycle import CallSpans, Wrapper, is_async_callable, span_wrapper
 
 Wrapped = list[tuple[Any, str]]
+T = TypeVar("T", contravariant=True)  # the telemetry an instrumentor made (tracer, instruments)
 
 
 def resolve(modules: tuple[str, ...] | str, name: str) -> Any:
@@ -31,6 +40,61 @@ def resolve(modules: tuple[str, ...] | str, name: str) -> Any:
         except Exception:
             continue
     return None
+
+
+class SpanMapping(Protocol[T]):
+    """How one wrapped method maps onto the core: its spans, given the instrumentor's
+    telemetry and the method as the class defines it (for mappings that read its signature)."""
+
+    def spans(self, telemetry: T, original: Callable[..., Any]) -> CallSpans[Any]: ...
+
+
+# (module or candidate modules, class, method, mapping)
+Target = tuple[tuple[str, ...] | str, str, str, SpanMapping[Any]]
+
+
+def wrap_method(owner: Any, name: str, telemetry: Any, mapping: SpanMapping[Any]) -> None:
+    """Wrap ``owner.name`` with the span wrapper of ``mapping``, sync or async as it is."""
+    original = getattr(owner, name)
+    wrapt.wrap_function_wrapper(owner, name, span_wrapper(
+        mapping.spans(telemetry, original), is_async_callable(original)))
+
+
+def wrap_targets(targets: Iterable[Target], telemetry: Any) -> Wrapped:
+    """Wrap every target that this version of the library defines (missing ones are
+    skipped); what was wrapped, for uninstrument().
+
+    A method is wrapped on the class that defines it, once, even when two module paths lead
+    to that class; one target that fails to wrap is logged and skipped.
+    """
+    wrapped: Wrapped = []
+    for modules, class_name, method, mapping in targets:
+        owner = resolve(modules, class_name)
+        if owner is None or method not in owner.__dict__ or (owner, method) in wrapped:
+            continue
+        try:
+            wrap_method(owner, method, telemetry, mapping)
+        except Exception:
+            log_failure("instrument " + class_name + "." + method)
+            continue
+        wrapped.append((owner, method))
+    return wrapped
+
+
+def hook_method(owner: Any, name: str, sync_hook: Wrapper, async_hook: Wrapper) -> bool:
+    """Wrap ``owner.name`` — defined on ``owner`` itself — with the hook matching its kind
+    (coroutine function or not); False when ``owner`` defines no such method."""
+    method = owner.__dict__.get(name) if owner is not None else None
+    if method is None:
+        return False
+    wrapt.wrap_function_wrapper(
+        owner, name, async_hook if inspect.iscoroutinefunction(method) else sync_hook)
+    return True
+
+
+def unwrap_method(owner: Any, name: str) -> None:
+    """Undo :func:`wrap_method` / :func:`hook_method` on ``owner.name``."""
+    unwrap(owner, name)
 
 
 class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -51,7 +115,7 @@ class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         for owner, name in self.__dict__.pop("_wrapped", []):
             with guard("uninstrument " + getattr(owner, "__name__", "?") + "." + name):
-                unwrap(owner, name)
+                unwrap_method(owner, name)
 
 
 ClientInfo = tuple[str, dict[str, Any]]  # provider name, server attributes

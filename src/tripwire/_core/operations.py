@@ -3,43 +3,37 @@ executions (``execute_tool {tool name}``, INTERNAL).
 
 Instrumentors and decorators describe one call with an :class:`OperationMapping`: ``build``
 reads the call's arguments into an :class:`Operation`, ``parse_result`` reads what it returned
-into an :class:`OperationResult`. Everything else is here, once, for sync and async callables:
-suppression, de-duplication of nested wrappers around the same call, the span lifecycle, the
-retrieval quality flags, tool argument hashes, content capture (opt-in), error recording and
-the ``tripwire.retrieval.documents`` histogram. Every telemetry step is guarded; the wrapped
-call's result and exceptions reach the caller untouched.
+into an :class:`OperationResult`. This module maps those onto the span: de-duplication of
+nested wrappers around the same call, the retrieval quality flags (``_core/retrieval.py``),
+tool argument hashes, content capture (opt-in) and the ``tripwire.retrieval.documents``
+histogram. The lifecycle and the wrapper are the ones every span shares
+(``_core/lifecycle.py``); reading documents and arguments is in ``_core/documents.py`` and
+``_core/arguments.py``.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram, MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
 from tripwire import semconv
 from tripwire._core import content
+from tripwire._core.documents import Hit
 from tripwire._core.guard import guard, log_failure
-from tripwire._core.instrumentor import resolve
+from tripwire._core.lifecycle import LiveSpan, MappedSpans
+from tripwire._core.retrieval import document_json, retrieval_attributes
 from tripwire._core.telemetry import _histogram, make_telemetry
 from tripwire._core.tools import arguments_hash
-from tripwire.settings import get_settings
 
 Lazy = Callable[[], Any]
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-
-# Lists of document ids/scores on a span are capped; tripwire.retrieval.document_count keeps
-# the true number.
-MAX_RECORDED_DOCUMENTS = 256
 
 # The innermost active operation (kind, name, arguments hash): an identical nested operation
 # is the same call seen by two wrappers (LangChain's ainvoke -> invoke, mcp's Client ->
@@ -70,15 +64,6 @@ class Operation:
     has_arguments: bool = False
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved document: its id, its score as the store returned it, its content."""
-
-    id: Any = None
-    score: float | None = None
-    content: Any = None  # only read when content capture is on
-
-
 @dataclass
 class OperationResult:
     # retrieval: one list of hits per query (a batch query has several)
@@ -101,11 +86,30 @@ class OperationMapping:
     build: Callable[[Any, tuple[Any, ...], dict[str, Any]], Operation | None]
     parse_result: Callable[[Any, Operation], OperationResult | None]
 
+    def spans(self, telemetry: OperationTelemetry, original: Callable[..., Any]
+              ) -> OperationSpans:
+        return OperationSpans(telemetry, self)
+
+
+@dataclass(frozen=True)
+class FunctionMapping:
+    """A mapping made for the wrapped function itself, so that it can bind the call's
+    arguments by the function's parameter names (:func:`~tripwire._core.arguments.
+    bind_arguments`). Used as a decorator on ``factory(fn) -> OperationMapping``."""
+
+    factory: Callable[[Callable[..., Any]], OperationMapping]
+
+    def spans(self, telemetry: OperationTelemetry, original: Callable[..., Any]
+              ) -> OperationSpans:
+        return self.factory(original).spans(telemetry, original)
+
 
 # --- telemetry -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class OperationTelemetry:
+    """An operation instrumentor's tracer and its ``tripwire.retrieval.documents`` histogram."""
+
     tracer: trace.Tracer
     documents: Histogram
 
@@ -162,16 +166,14 @@ def _operation_key(op: Operation) -> tuple[Any, ...]:
 
 # --- the live span -------------------------------------------------------------------------
 
-class OperationSpan:
-    """The span of one operation. Ends exactly once (first finisher wins)."""
+class OperationSpan(LiveSpan[OperationResult]):
+    """The live span of one retrieval or tool execution."""
 
-    __slots__ = ("_end_lock", "_ended", "key", "metric_attrs", "operation", "span", "telemetry")
+    __slots__ = ("key", "metric_attrs", "operation", "telemetry")
 
     def __init__(self, telemetry: OperationTelemetry, op: Operation) -> None:
         self.telemetry = telemetry
         self.operation = op
-        self._ended = False
-        self._end_lock = threading.Lock()
         attrs = op.attributes
         attrs[semconv.GEN_AI_OPERATION_NAME] = op.operation
         if op.operation == semconv.OP_RETRIEVAL:
@@ -194,58 +196,21 @@ class OperationSpan:
             semconv.GEN_AI_OPERATION_NAME: op.operation,
             semconv.GEN_AI_DATA_SOURCE_ID: op.name,
         }
-        self.span = telemetry.tracer.start_span(
-            f"{op.operation} {op.name}" if op.name else op.operation, kind=kind, attributes=attrs
-        )
+        LiveSpan.__init__(self, telemetry.tracer,  # not super(): as LLMCall, cheaper
+                          f"{op.operation} {op.name}" if op.name else op.operation, kind, attrs)
         if self.span.is_recording():
             with guard("operation request content"):
                 self._record_request_content()
 
-    # --- context ---------------------------------------------------------------------
-    def activate(self) -> object:
-        ctx = trace.set_span_in_context(self.span)
+    def _context(self, ctx: Context) -> Context:
         ctx = otel_context.set_value(_OPERATION_KEY, self.key, ctx)
         # The call id belonged to this execution; tools it runs in turn are other calls.
-        ctx = otel_context.set_value(_TOOL_CALL_ID_KEY, None, ctx)
-        return otel_context.attach(ctx)
+        return otel_context.set_value(_TOOL_CALL_ID_KEY, None, ctx)
 
-    @staticmethod
-    def deactivate(token: object) -> None:
-        otel_context.detach(token)  # type: ignore[arg-type]
-
-    def _claim_end(self) -> bool:
-        with self._end_lock:
-            if self._ended:
-                return False
-            self._ended = True
-            return True
-
-    # --- the end ------------------------------------------------------------------------
-    def finish(self, result: OperationResult | None) -> None:
-        if not self._claim_end():
-            return
-        try:
-            if result is not None:
-                with guard("operation result attributes"):
-                    self._record_result(result)
-        finally:
-            self._end_span()
-
-    def fail(self, exc: BaseException) -> None:
-        if not self._claim_end():
-            return
-        try:
-            with guard("operation error attributes"):
-                error_type = type(exc).__qualname__
-                self.span.set_attribute(semconv.ERROR_TYPE, error_type)
-                self.span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
-        finally:
-            self._end_span()
-
-    def _end_span(self) -> None:
-        # A span processor that raises must not replace the app's result or exception.
-        with guard("span processors"):
-            self.span.end()
+    def _record_end(self, result: OperationResult | None, error_type: str | None) -> None:
+        if result is not None:
+            with guard("operation result attributes"):
+                self._record_result(result)
 
     # --- helpers ------------------------------------------------------------------------
     def _record_request_content(self) -> None:
@@ -277,7 +242,7 @@ class OperationSpan:
                     self.telemetry.documents.record(len(hits), self.metric_attrs, context=ctx)
             if capture:
                 attrs[semconv.GEN_AI_RETRIEVAL_DOCUMENTS] = content.to_json(
-                    [_document_json(hit) for hits in result.hits for hit in hits]
+                    [document_json(hit) for hits in result.hits for hit in hits]
                 )
         if result.error_type:
             attrs[semconv.ERROR_TYPE] = result.error_type
@@ -291,300 +256,35 @@ class OperationSpan:
         span.set_attributes(attrs)
 
 
-def _document_json(hit: Hit) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    if hit.id is not None:
-        doc["id"] = str(hit.id)
-    if hit.score is not None:
-        doc["score"] = hit.score
-    if hit.content is not None:
-        doc["content"] = hit.content
-    return doc
+# --- starting and completing ---------------------------------------------------------------
 
+class OperationSpans(MappedSpans[OperationTelemetry, OperationMapping]):
+    """Starts and completes the :class:`OperationSpan` of one wrapped callable's calls."""
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number else None  # NaN is no score
+    __slots__ = ()
 
-
-def retrieval_attributes(hits: Sequence[Sequence[Hit]], score_kind: str | None) -> dict[str, Any]:
-    """The ``tripwire.retrieval.*`` quality attributes of one retrieval (one list per query).
-
-    ``low_relevance`` is true when the best hit of any query is past the threshold for its
-    score kind (similarity below ``retrieval_min_similarity``, distance above
-    ``retrieval_max_distance``); it is only set when the scores and their kind are known.
-    """
-    flat = [hit for query in hits for hit in query]
-    attrs: dict[str, Any] = {
-        semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_COUNT: len(flat),
-        semconv.TRIPWIRE_RETRIEVAL_EMPTY: not flat,
-    }
-    recorded = flat[:MAX_RECORDED_DOCUMENTS]
-    if any(hit.id is not None for hit in recorded):
-        attrs[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS] = [
-            "" if hit.id is None else str(hit.id) for hit in recorded
-        ]
-    scores = [_number(hit.score) for hit in flat]
-    if flat and all(score is not None for score in scores):
-        attrs[semconv.TRIPWIRE_RETRIEVAL_SCORES] = scores[:MAX_RECORDED_DOCUMENTS]
-        if score_kind is not None:
-            attrs[semconv.TRIPWIRE_RETRIEVAL_SCORE_KIND] = score_kind
-            attrs[semconv.TRIPWIRE_RETRIEVAL_LOW_RELEVANCE] = _low_relevance(hits, score_kind)
-    return attrs
-
-
-def _low_relevance(hits: Sequence[Sequence[Hit]], score_kind: str) -> bool:
-    settings = get_settings()
-    for query in hits:
-        scores = [s for s in (_number(hit.score) for hit in query) if s is not None]
-        if not scores:
-            continue
-        if score_kind == semconv.SCORE_KIND_DISTANCE:
-            if min(scores) > settings.retrieval_max_distance:
-                return True
-        elif max(scores) < settings.retrieval_min_similarity:
-            return True
-    return False
-
-
-# --- reading documents returned by retrievers -----------------------------------------------
-
-_SIMILARITY_KEYS = ("score", "relevance_score", "similarity_score", "similarity")
-_DISTANCE_KEYS = ("distance",)
-_CONTENT_KEYS = ("page_content", "content", "text", "document")
-
-
-def _lookup(item: Any, key: str) -> Any:
-    if isinstance(item, Mapping):
-        return item.get(key)
-    return getattr(item, key, None)
-
-
-def _first(item: Any, keys: Sequence[str]) -> tuple[str | None, Any]:
-    for key in keys:
-        value = _lookup(item, key)
-        if value is not None:
-            return key, value
-    return None, None
-
-
-def read_document(item: Any) -> tuple[Hit, str | None]:
-    """A retrieved item as a :class:`Hit` and the kind of its score (None: no score).
-
-    Reads dicts, objects and LangChain ``Document`` s (``id`` then ``metadata["id"]``;
-    ``score`` / ``relevance_score`` / ``similarity_score`` / ``similarity`` are similarities,
-    ``distance`` is a distance, also from ``metadata``), and ``(document, score)`` pairs as
-    returned by ``similarity_search_with_score`` (taken as similarities).
-    """
-    if (isinstance(item, tuple) and len(item) == 2 and _number(item[1]) is not None
-            and not isinstance(item[0], (int, float))):
-        inner, _ = read_document(item[0])
-        return Hit(id=inner.id, score=_number(item[1]), content=inner.content), \
-            semconv.SCORE_KIND_SIMILARITY
-    metadata = _lookup(item, "metadata")
-    sources = [item] if not isinstance(metadata, Mapping) else [item, metadata]
-    doc_id = None
-    for source in sources:
-        doc_id = _lookup(source, "id")
-        if doc_id is not None:
-            break
-    score: float | None = None
-    kind: str | None = None
-    for source in sources:
-        key, value = _first(source, _DISTANCE_KEYS)
-        if key is not None and _number(value) is not None:
-            score, kind = _number(value), semconv.SCORE_KIND_DISTANCE
-            break
-        key, value = _first(source, _SIMILARITY_KEYS)
-        if key is not None and _number(value) is not None:
-            score, kind = _number(value), semconv.SCORE_KIND_SIMILARITY
-            break
-    _, text = _first(item, _CONTENT_KEYS)
-    if text is None and isinstance(item, str):
-        text = item
-    return Hit(id=doc_id, score=score, content=text), kind
-
-
-def read_documents(items: Any) -> tuple[list[Hit], str | None]:
-    """:func:`read_document` over a returned sequence; the score kind of the first scored item."""
-    if items is None or isinstance(items, (str, bytes, Mapping)):
-        items = [] if items is None else [items]
-    hits: list[Hit] = []
-    kind: str | None = None
-    for item in items:
-        hit, item_kind = read_document(item)
-        hits.append(hit)
-        kind = kind or item_kind
-    return hits, kind
-
-
-# --- the wrapper ---------------------------------------------------------------------------
-
-def _begin(
-    telemetry: OperationTelemetry, mapping: OperationMapping, instance: Any,
-    args: tuple[Any, ...], kwargs: dict[str, Any],
-) -> OperationSpan | None:
-    if not is_instrumentation_enabled():
-        return None
-    try:
-        op = mapping.build(instance, args, kwargs)
-        if op is None:
-            return None
-        if op.operation == semconv.OP_EXECUTE_TOOL:
-            op.attributes[semconv.TRIPWIRE_TOOL_ARGUMENTS_HASH] = arguments_hash(
-                op.arguments if op.has_arguments else {}
-            )
-    except Exception:
-        log_failure("operation mapping")
-        return None
-    if otel_context.get_value(_OPERATION_KEY) == _operation_key(op):
-        return None  # the same call, already recorded by an outer wrapper
-    try:
-        return OperationSpan(telemetry, op)
-    except Exception:
-        log_failure("operation span start")
-        return None
-
-
-def _complete(span: OperationSpan, mapping: OperationMapping, result: Any) -> None:
-    parsed = None
-    try:
-        parsed = mapping.parse_result(result, span.operation)
-    except Exception:
-        log_failure("operation result mapping")
-    span.finish(parsed)
-
-
-def make_operation_wrapper(
-    telemetry: OperationTelemetry, mapping: OperationMapping, is_async: bool
-) -> Wrapper:
-    """A wrapt-style wrapper ``(wrapped, instance, args, kwargs)`` for a sync or async callable."""
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any,
-                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            span = _begin(telemetry, mapping, instance, args, kwargs)
-            if span is None:
-                return await wrapped(*args, **kwargs)
-            token = span.activate()
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                span.fail(exc)
-                raise
-            finally:
-                span.deactivate(token)
-            _complete(span, mapping, result)
-            return result
-
-        return async_wrapper
-
-    def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                     kwargs: dict[str, Any]) -> Any:
-        span = _begin(telemetry, mapping, instance, args, kwargs)
-        if span is None:
-            return wrapped(*args, **kwargs)
-        token = span.activate()
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> OperationSpan | None:
         try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            span.fail(exc)
-            raise
-        finally:
-            span.deactivate(token)
-        _complete(span, mapping, result)
-        return result
-
-    return sync_wrapper
-
-
-def is_async_callable(fn: Any) -> bool:
-    return inspect.iscoroutinefunction(inspect.unwrap(fn))
-
-
-def unwrap_operation(owner: Any, name: str) -> None:
-    from opentelemetry.instrumentation.utils import unwrap
-
-    unwrap(owner, name)
-
-
-# --- argument helpers for mappings ---------------------------------------------------------
-
-@functools.lru_cache(maxsize=512)
-def _signature(fn: Callable[..., Any], method: bool) -> inspect.Signature | None:
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    if method:  # an unbound method: wrapt hands us the instance separately
-        params = list(signature.parameters.values())[1:]
-        signature = signature.replace(parameters=params)
-    return signature
-
-
-def bind_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                   *, method: bool = False) -> dict[str, Any]:
-    """The call's arguments by parameter name (``**kwargs`` parameters merged in).
-
-    ``method``: ``fn`` is the function defined on a class and ``args`` exclude ``self``.
-    """
-    signature = _signature(fn, method)
-    if signature is None:
-        return dict(kwargs)
-    try:
-        bound = signature.bind_partial(*args, **kwargs)
-    except TypeError:
-        return dict(kwargs)
-    out: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        param = signature.parameters[name]
-        if param.kind is inspect.Parameter.VAR_KEYWORD and isinstance(value, dict):
-            out.update(value)
-        else:
-            out[name] = value
-    return out
-
-
-def as_int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
-
-
-# --- instrumentor helpers ------------------------------------------------------------------
-
-# (module, class, method, mapping factory taking the original function)
-Target = tuple[str, str, str, Callable[[Callable[..., Any]], OperationMapping]]
-
-
-def wrap_targets(targets: Sequence[Target], telemetry: OperationTelemetry) -> list[tuple[Any, str]]:
-    """Wrap every target that exists in the installed library version; returns what was wrapped."""
-    import wrapt
-
-    wrapped: list[tuple[Any, str]] = []
-    for module, class_name, method, factory in targets:
-        owner = resolve(module, class_name)
-        if owner is None:
-            continue
-        original = owner.__dict__.get(method)
-        # Already wrapped (wrapt 2's FunctionWrapper derives from BaseObjectProxy only).
-        if original is None or isinstance(original, getattr(wrapt, "BaseObjectProxy",
-                                                             wrapt.ObjectProxy)):
-            continue
-        try:
-            mapping = factory(original)
-            wrapt.wrap_function_wrapper(
-                owner, method, make_operation_wrapper(telemetry, mapping, is_async_callable(original))
-            )
+            op = self.mapping.build(instance, args, kwargs)
+            if op is None:
+                return None
+            if op.operation == semconv.OP_EXECUTE_TOOL:
+                op.attributes[semconv.TRIPWIRE_TOOL_ARGUMENTS_HASH] = arguments_hash(
+                    op.arguments if op.has_arguments else {}
+                )
         except Exception:
-            log_failure("instrument " + class_name + "." + method)
-            continue
-        wrapped.append((owner, method))
-    return wrapped
+            log_failure("operation mapping")
+            return None
+        if otel_context.get_value(_OPERATION_KEY) == _operation_key(op):
+            return None  # the same call, already recorded by an outer wrapper
+        return OperationSpan.try_start(self.telemetry, op)
 
-
+    def complete(self, span: OperationSpan, result: Any) -> Any:
+        parsed = None
+        try:
+            parsed = self.mapping.parse_result(result, span.operation)
+        except Exception:
+            log_failure("operation result mapping")
+        span.finish(parsed)
+        return result

@@ -34,7 +34,7 @@ def _end(call: LLMCall, acc: StreamAccumulator, exc: BaseException | None) -> No
     except Exception:
         log_failure("stream result")
     if exc is None:
-        call.finish(result, estimate=True)
+        call.finish_estimated(result)
     else:
         call.fail(exc, result)
 
@@ -47,18 +47,23 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_call = call
         self._self_acc = accumulator
         self._self_iter: Any = None
+        self._self_first = True  # no chunk yet: the next one times the first chunk
         # Ends the span if the app drops the stream without exhausting or closing it.
         self._self_finalizer = weakref.finalize(self, _end, call, accumulator, None)
 
     # --- shared -------------------------------------------------------------------------
     def _self_chunk(self, chunk: Any) -> None:
-        call = self._self_call
-        if call._ttfc is None:
-            call.first_chunk()
+        if self._self_first:
+            self._self_first = False
+            self._self_call.first_chunk()
         try:
             self._self_acc.add(chunk)
         except Exception:
             log_failure("stream chunk")
+
+    def _self_stopped(self, exc: BaseException) -> None:
+        """Iteration raised ``exc``: the end of the stream, or its failure."""
+        self._self_done(None if isinstance(exc, (StopIteration, StopAsyncIteration)) else exc)
 
     def _self_done(self, exc: BaseException | None = None) -> None:
         finalizer = self._self_finalizer
@@ -80,11 +85,8 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
                 iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
                 self._self_iter = iterator
             chunk = next(iterator)
-        except StopIteration:
-            self._self_done()
-            raise
         except BaseException as exc:
-            self._self_done(exc)
+            self._self_stopped(exc)
             raise
         self._self_chunk(chunk)
         return chunk
@@ -117,11 +119,8 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     async def __anext__(self) -> Any:
         try:
             chunk = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_done()
-            raise
         except BaseException as exc:
-            self._self_done(exc)
+            self._self_stopped(exc)
             raise
         self._self_chunk(chunk)
         return chunk

@@ -8,11 +8,12 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tripwire.settings import get_settings
+from tripwire._core.memo import IdentityCache, by_identity
+from tripwire.runtime import get_settings
 
 
 @dataclass(frozen=True)
@@ -57,25 +58,6 @@ def check_tool_calls(
         if schema and not _valid(args, schema):
             report.invalid.append(call.name)
     return report
-
-
-IdentityCache = dict[int, tuple[Any, Any]]
-_IDENTITY_CACHE_MAX = 256
-
-
-def by_identity(cache: IdentityCache, key: Any, build: Callable[[Any], Any]) -> Any:
-    """``build(key)``, remembered per object: apps pass the same tool definitions on every
-    call, and deriving from them (validators, JSON schemas) costs as much as using them.
-    Bounded; the key object is kept referenced so that its id cannot be reused while cached
-    (a definition mutated in place keeps its first result)."""
-    cached = cache.get(id(key))
-    if cached is not None and cached[0] is key:
-        return cached[1]
-    value = build(key)
-    if len(cache) >= _IDENTITY_CACHE_MAX:
-        cache.clear()
-    cache[id(key)] = (key, value)
-    return value
 
 
 _validators: IdentityCache = {}

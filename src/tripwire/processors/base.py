@@ -18,8 +18,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, set_spa
 
 from tripwire import semconv
 from tripwire.processors.metrics import Instruments
-from tripwire.processors.prices import get_price_book
 from tripwire.processors.state import ProcessState, TraceRecord
+from tripwire.runtime import Runtime
 from tripwire.settings import Settings
 
 
@@ -35,6 +35,7 @@ class SpanData:
     attributes: dict[str, Any]  # the span's attributes with earlier enrichers' additions
     settings: Settings
     state: ProcessState
+    runtime: Runtime  # the owner of state, ledger, price books and budget rules
     instruments: Instruments
     record: TraceRecord | None  # this trace's record (None when nothing was ever recorded)
     is_local_root: bool
@@ -100,7 +101,7 @@ class SpanData:
         """The price to charge and the context window (looked up once per span)."""
         found = self._price_and_window
         if found is None:
-            book = get_price_book(self.settings.prices_file)
+            book = self.runtime.price_book(self.settings.prices_file)
             found = self._price_and_window = book.for_span(
                 self.provider, self.response_model, self.request_model)
         return found

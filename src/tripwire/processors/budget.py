@@ -13,7 +13,6 @@ from tripwire.processors.ledger import (
     accounts,
     block_targets,
     charge,
-    rules_for,
 )
 
 
@@ -83,13 +82,13 @@ class BudgetEnricher:
             user = user or record.user_id
             record.conversation_id = record.conversation_id or conversation
             record.user_id = record.user_id or user
-        rules = rules_for(span.settings)
+        rules = span.runtime.budget_rules(span.settings)
         if not rules and not blocks:
             return  # no budget applies: nothing to charge
         targets = []
         if rules:
             keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)
-            targets = accounts(span.state, rules, keys, create=True)
+            targets = accounts(span.runtime.ledger, rules, keys, create=True)
         targets += block_targets(blocks)
         crossings = charge(targets, usd, tokens, span.settings.budget_warn_ratio)
         if not crossings:

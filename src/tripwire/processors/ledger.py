@@ -1,22 +1,25 @@
-"""The budget ledger: which accounts a span charges, crossings, and the pre-call check."""
+"""The budget ledger: which accounts a span charges, crossings, and the pre-call check.
+
+Accounts live behind :class:`BudgetLedger`; :class:`InMemoryLedger` (bounded, per process) is
+the default. The process runtime owns the ledger and the rules; nothing here is global.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 
 from tripwire import semconv
-from tripwire._core.precall import PreCallInfo
 from tripwire.budgets import Account, BudgetBlock, BudgetRule, active_blocks, load_budgets_file
-from tripwire.errors import BudgetExceededError, ConfigError
-from tripwire.processors.state import ProcessState, TraceRecord, get_state
-from tripwire.settings import BudgetMode, Settings, get_settings, on_settings_change
+from tripwire.errors import ConfigError
+from tripwire.processors.state import BoundedTable, ProcessState, TraceRecord
+from tripwire.settings import Settings
 
 USER_ID = semconv.USER_ID
 ENDUSER_ID = semconv.ENDUSER_ID
@@ -50,55 +53,81 @@ class Crossing:
     crossed: bool  # crossed by this span (False: it was already over)
 
 
-_rules_lock = threading.Lock()
-_rules_cache: dict[tuple[str | None, float | None, int | None], tuple[BudgetRule, ...]] = {}
+class LedgerAccount(Protocol):
+    """The spending of one scope."""
+
+    def add(self, usd: float, tokens: int) -> tuple[tuple[float, int], tuple[float, int]]:
+        """Record spending; return (before, after) as (usd, tokens)."""
+        ...
+
+    def spent(self) -> tuple[float, int]: ...
 
 
-def rules_for(settings: Settings) -> tuple[BudgetRule, ...]:
-    key = (settings.budgets_file, settings.budget_trace_usd, settings.budget_trace_tokens)
-    rules = _rules_cache.get(key)
-    if rules is None:
-        found: list[BudgetRule] = []
-        if settings.budget_trace_usd is not None or settings.budget_trace_tokens is not None:
-            found.append(BudgetRule("trace", "trace", settings.budget_trace_usd,
-                                    settings.budget_trace_tokens))
-        if settings.budgets_file:
-            try:
-                found.extend(load_budgets_file(settings.budgets_file))
-            except ConfigError as exc:
-                logger.error("tripwire configuration: %s; file budgets stay off", exc)
-        rules = tuple(found)
-        with _rules_lock:
-            _rules_cache[key] = rules
-    return rules
+class BudgetLedger(Protocol):
+    """Where budget accounts live: in this process, or in a store every process shares."""
+
+    def account(self, rule: BudgetRule, scope_key: str, *,
+                create: bool) -> LedgerAccount | None: ...
+
+    def resize(self, max_entries: int, ttl_seconds: float) -> None: ...
+
+    def clear(self) -> None: ...
 
 
-def _clear_rules() -> None:
-    with _rules_lock:
-        _rules_cache.clear()
+class InMemoryLedger:
+    """Accounts of this process, keyed by (budget name, scope key); bounded like every table."""
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self._accounts: BoundedTable[tuple[str, str], Account] = BoundedTable(max_entries,
+                                                                              ttl_seconds)
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def account(self, rule: BudgetRule, scope_key: str, *, create: bool) -> Account | None:
+        key = (rule.name, scope_key)
+        if create:
+            return self._accounts.get_or_create(key, partial(Account, rule.window_seconds))
+        return self._accounts.get(key)
+
+    def resize(self, max_entries: int, ttl_seconds: float) -> None:
+        self._accounts.resize(max_entries, ttl_seconds)
+
+    def clear(self) -> None:
+        self._accounts.clear()
 
 
-on_settings_change(_clear_rules)
+Target = tuple[BudgetRule, str, LedgerAccount]
 
 
-def accounts(state: ProcessState, rules: Iterable[BudgetRule], keys: ScopeKeys,
-             create: bool) -> list[tuple[BudgetRule, str, Account]]:
-    found = []
+def rules_from(settings: Settings) -> tuple[BudgetRule, ...]:
+    """The budget rules the settings name (a bad budgets file is logged and skipped)."""
+    found: list[BudgetRule] = []
+    if settings.budget_trace_usd is not None or settings.budget_trace_tokens is not None:
+        found.append(BudgetRule("trace", "trace", settings.budget_trace_usd,
+                                settings.budget_trace_tokens))
+    if settings.budgets_file:
+        try:
+            found.extend(load_budgets_file(settings.budgets_file))
+        except ConfigError as exc:
+            logger.error("tripwire configuration: %s; file budgets stay off", exc)
+    return tuple(found)
+
+
+def accounts(ledger: BudgetLedger, rules: Iterable[BudgetRule], keys: ScopeKeys,
+             create: bool) -> list[Target]:
+    found: list[Target] = []
     for rule in rules:
         key = keys.key(rule.scope)
         if key is None:
             continue
-        table_key = (rule.name, key)
-        if create:
-            account = state.accounts.get_or_create(table_key, partial(Account, rule.window_seconds))
-        else:
-            account = state.accounts.get(table_key)
+        account = ledger.account(rule, key, create=create)
         if account is not None:
             found.append((rule, key, account))
     return found
 
 
-def charge(targets: Iterable[tuple[BudgetRule, str, Account]], usd: float, tokens: int,
+def charge(targets: Iterable[Target], usd: float, tokens: int,
            warn_ratio: float) -> list[Crossing]:
     crossings: list[Crossing] = []
     for rule, key, account in targets:
@@ -114,11 +143,11 @@ def charge(targets: Iterable[tuple[BudgetRule, str, Account]], usd: float, token
     return crossings
 
 
-def block_targets(blocks: Iterable[BudgetBlock]) -> list[tuple[BudgetRule, str, Account]]:
+def block_targets(blocks: Iterable[BudgetBlock]) -> list[Target]:
     return [(block.rule, block.name, block.account) for block in blocks]
 
 
-def exhausted(targets: Iterable[tuple[BudgetRule, str, Account]]) -> Crossing | None:
+def exhausted(targets: Iterable[Target]) -> Crossing | None:
     for rule, key, account in targets:
         usd, tokens = account.spent()
         if rule.usd is not None and usd >= rule.usd:
@@ -145,27 +174,22 @@ def root_route(record: TraceRecord | None) -> str | None:
     return route if isinstance(route, str) and route else None
 
 
-def precall_check(info: PreCallInfo) -> None:
-    """Registered with the instrumentors: refuse a call whose scope has already spent its limit."""
-    settings = get_settings()
-    if settings.budget_mode is not BudgetMode.ENFORCE:
-        return
+def exhausted_before_call(state: ProcessState, ledger: BudgetLedger,
+                          rules: tuple[BudgetRule, ...], settings: Settings,
+                          ctx: Context) -> Crossing | None:
+    """The first budget of a call about to start in ``ctx`` that is already spent, if any."""
     blocks = active_blocks()
     crossing = exhausted(block_targets(blocks)) if blocks else None
-    rules = rules_for(settings)
     if crossing is None and rules:
-        state = get_state()
-        span_ctx = trace.get_current_span(info.context).get_span_context()
+        span_ctx = trace.get_current_span(ctx).get_span_context()
         record = state.traces.get(span_ctx.trace_id) if span_ctx.is_valid else None
         keys = ScopeKeys(
             trace=format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
-            conversation=_baggage_str(info.context, semconv.GEN_AI_CONVERSATION_ID)
+            conversation=_baggage_str(ctx, semconv.GEN_AI_CONVERSATION_ID)
             or (record.conversation_id if record else None),
-            user=_baggage_str(info.context, *USER_KEYS) or (record.user_id if record else None),
-            feature=_baggage_str(info.context, semconv.BAGGAGE_FEATURE)
+            user=_baggage_str(ctx, *USER_KEYS) or (record.user_id if record else None),
+            feature=_baggage_str(ctx, semconv.BAGGAGE_FEATURE)
             or (record.feature if record else None) or root_route(record) or settings.feature,
         )
-        crossing = exhausted(accounts(state, rules, keys, create=False))
-    if crossing is not None:
-        raise BudgetExceededError(crossing.rule.name, limit=crossing.limit, spent=crossing.spent,
-                                  unit=crossing.unit, scope=crossing.rule.scope)
+        crossing = exhausted(accounts(ledger, rules, keys, create=False))
+    return crossing

@@ -12,6 +12,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import Event, SpanLimits
 
+from tripwire._compat import span_limits
 from tripwire.processors.base import Enrichment
 
 
@@ -23,7 +24,7 @@ def _limits(span: Any, fallback: SpanLimits) -> Any:
     (limits passed in code as ``SpanLimits(...)`` are not visible here), which the processor
     reads once when it is built (``SpanLimits()``), as a ``TracerProvider`` does.
     """
-    limits = getattr(span, "_limits", None)
+    limits = span_limits(span)
     if limits is not None:
         return limits
     return fallback

@@ -39,6 +39,7 @@ from opentelemetry.metrics import (
 )
 
 from tripwire import semconv
+from tripwire._compat import is_proxy_meter_provider
 from tripwire.version import __version__
 
 SCOPE = "tripwire.processors"
@@ -161,60 +162,64 @@ def _create(meter_provider: MeterProvider) -> Instruments:
     return Instruments(context_window_utilization=utilization, **counters)
 
 
-# One set per meter provider (weakly keyed: a discarded provider takes its tables along).
-_registry: weakref.WeakKeyDictionary[Any, Instruments] = weakref.WeakKeyDictionary()
-_unweakable: dict[int, tuple[Any, Instruments]] = {}
-_registry_lock = threading.Lock()
+class InstrumentRegistry:
+    """One :class:`Instruments` set per meter provider, created on first use, then shared
+    (an observable instrument is registered once per provider). Weakly keyed: a discarded
+    provider takes its tables along. Owned by the process runtime."""
+
+    def __init__(self) -> None:
+        self._sets: weakref.WeakKeyDictionary[Any, Instruments] = weakref.WeakKeyDictionary()
+        self._unweakable: dict[int, tuple[Any, Instruments]] = {}
+        self._lock = threading.Lock()
+        self._global: tuple[Any, Instruments] | None = None
+
+    def for_provider(self, meter_provider: MeterProvider | None = None) -> Instruments:
+        """The instruments of ``meter_provider``; ``None``: those of the current global meter
+        provider, and while none is set a no-op set (the API's proxy instruments drop
+        measurements until then too)."""
+        provider: Any = meter_provider if meter_provider is not None else _global_provider()
+        found = self._lookup(provider)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._lookup(provider)
+            if found is None:
+                found = _create(provider)
+                try:
+                    self._sets[provider] = found
+                except TypeError:  # not weakly referenceable: kept while the runtime lives
+                    self._unweakable[id(provider)] = (provider, found)
+            return found
+
+    def of_global(self) -> Instruments:
+        """The instruments of the global meter provider as it is now (cheap when unchanged)."""
+        provider = get_meter_provider()
+        cached = self._global
+        if cached is not None and cached[0] is provider:
+            return cached[1]
+        instruments = self.for_provider(None)
+        self._global = (provider, instruments)
+        return instruments
+
+    def _lookup(self, provider: Any) -> Instruments | None:
+        try:
+            return self._sets.get(provider)
+        except TypeError:
+            held = self._unweakable.get(id(provider))
+            return held[1] if held is not None and held[0] is provider else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sets = weakref.WeakKeyDictionary()
+            self._unweakable.clear()
+            self._global = None
+
+
 _NO_GLOBAL_YET = NoOpMeterProvider()
-
-
-def make_instruments(meter_provider: MeterProvider | None = None) -> Instruments:
-    """The instruments of ``meter_provider`` (created on first use, then shared).
-
-    ``None``: those of the current global meter provider; while none is set, a no-op set
-    (the API's proxy instruments drop measurements until then too). The processor follows
-    the global provider lazily with :func:`global_instruments`.
-    """
-    provider: Any = meter_provider if meter_provider is not None else _global_provider()
-    found = _lookup(provider)
-    if found is not None:
-        return found
-    with _registry_lock:
-        found = _lookup(provider)
-        if found is None:
-            found = _create(provider)
-            try:
-                _registry[provider] = found
-            except TypeError:  # not weakly referenceable: kept for the process' lifetime
-                _unweakable[id(provider)] = (provider, found)
-        return found
-
-
-def _lookup(provider: Any) -> Instruments | None:
-    try:
-        return _registry.get(provider)
-    except TypeError:
-        held = _unweakable.get(id(provider))
-        return held[1] if held is not None and held[0] is provider else None
 
 
 def _global_provider() -> Any:
     provider = get_meter_provider()
-    if type(provider).__name__ == "_ProxyMeterProvider":  # no global provider set yet
+    if is_proxy_meter_provider(provider):  # no global provider set yet
         return _NO_GLOBAL_YET
     return provider
-
-
-_global: tuple[Any, Instruments] | None = None
-
-
-def global_instruments() -> Instruments:
-    """The instruments of the global meter provider as it is now (cheap when unchanged)."""
-    global _global
-    provider = get_meter_provider()
-    cached = _global
-    if cached is not None and cached[0] is provider:
-        return cached[1]
-    instruments = make_instruments(None)
-    _global = (provider, instruments)
-    return instruments

@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tripwire import semconv
-from tripwire._core.tools import IdentityCache, by_identity
+from tripwire._compat import (
+    bound_genai_prices_memos,
+    genai_prices_find_model,
+    genai_prices_has_provider,
+    genai_prices_snapshot,
+    is_tiered_prices,
+)
+from tripwire._core.memo import IdentityCache, by_identity
 from tripwire.errors import ConfigError
-from tripwire.settings import on_settings_change
 
 # gen_ai.provider.name -> genai-prices provider ids to try, in order.
 PROVIDER_IDS: dict[str, tuple[str, ...]] = {
@@ -182,7 +188,7 @@ def _plain_or_tiered(rate: Any) -> bool:
     if isinstance(rate, Decimal):
         return True
     tiers = getattr(rate, "tiers", None)
-    return (type(rate).__name__ == "TieredPrices" and isinstance(rate.base, Decimal)
+    return (is_tiered_prices(rate) and isinstance(rate.base, Decimal)
             and isinstance(tiers, list)
             and all(isinstance(t.price, Decimal) and type(t.start) is int for t in tiers))
 
@@ -278,40 +284,26 @@ def load_overlay(path: str) -> tuple[OverlayEntry, ...]:
 # a process seeing ever new model names (fine-tunes, deployments, ids) would grow forever.
 # Our PriceBook cache is the bounded one; past this size the library's memos are dropped.
 _GENAI_MEMO_LIMIT = 4096
-_GENAI_MEMOS = ("_lookup_cache", "_provider_cache", "_provider_misses")
-
-
-def _bound_genai_memos(snapshot: Any) -> None:
-    for name in _GENAI_MEMOS:
-        memo = getattr(snapshot, name, None)
-        if memo is not None and hasattr(memo, "clear") and len(memo) > _GENAI_MEMO_LIMIT:
-            memo.clear()
 
 
 def _genai_lookup(provider: str | None, model: str) -> tuple[Any, Any] | None:
-    from genai_prices import data_snapshot
-
-    snapshot = data_snapshot.get_snapshot()
+    snapshot = genai_prices_snapshot()
     try:
-        return _genai_find(snapshot, data_snapshot, provider, model)
+        return _genai_find(snapshot, provider, model)
     finally:
-        _bound_genai_memos(snapshot)
+        bound_genai_prices_memos(snapshot, _GENAI_MEMO_LIMIT)
 
 
-def _genai_find(snapshot: Any, data_snapshot: Any, provider: str | None,
-                model: str) -> tuple[Any, Any] | None:
+def _genai_find(snapshot: Any, provider: str | None, model: str) -> tuple[Any, Any] | None:
     ids = PROVIDER_IDS.get(provider or "") or ((provider,) if provider else ())
     for provider_id in ids:
-        try:
-            return snapshot.find_provider_model(model, None, provider_id, None)  # type: ignore[no-any-return]
-        except LookupError:
-            continue
-    if any(data_snapshot.find_provider_by_id(snapshot.providers, pid) for pid in ids):
+        found = genai_prices_find_model(snapshot, model, provider_id)
+        if found is not None:
+            return found
+    if any(genai_prices_has_provider(snapshot, pid) for pid in ids):
         return None  # a known provider without this model: unpriced, not someone else's price
-    try:  # provider unknown to genai-prices (or none given): match the model across providers
-        return snapshot.find_provider_model(model, None, None, None)  # type: ignore[no-any-return]
-    except LookupError:
-        return None
+    # provider unknown to genai-prices (or none given): match the model across providers
+    return genai_prices_find_model(snapshot, model, None)
 
 
 def _bare_bedrock_name(provider: str | None, model: str) -> bool:
@@ -388,27 +380,3 @@ class PriceBook:
         window = window_only or getattr(gp_model, "context_window", None)
         return Price(semconv.COST_SOURCE_PRICE_TABLE, window, gp_provider=gp_provider,
                      gp_model=gp_model)
-
-
-_books: dict[str | None, PriceBook] = {}
-_books_lock = threading.Lock()
-
-
-def get_price_book(prices_file: str | None) -> PriceBook:
-    """The process-wide price book for an overlay path (ConfigError if the file is bad)."""
-    book = _books.get(prices_file)
-    if book is None:
-        with _books_lock:
-            book = _books.get(prices_file)
-            if book is None:
-                book = PriceBook(load_overlay(prices_file) if prices_file else ())
-                _books[prices_file] = book
-    return book
-
-
-def clear_price_books() -> None:
-    with _books_lock:
-        _books.clear()
-
-
-on_settings_change(clear_price_books)

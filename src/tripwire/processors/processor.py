@@ -7,8 +7,6 @@ events) and passes that on. Spans nothing applies to pass through untouched.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
@@ -21,22 +19,23 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanLimits, SpanP
 from opentelemetry.sdk.util import BoundedList
 
 from tripwire import semconv
+from tripwire._compat import on_ending_hook
 from tripwire._core.guard import log_failure
-from tripwire._core.precall import register_precall_check
 from tripwire.budgets import active_blocks
 from tripwire.processors.base import Enricher, Enrichment, SpanData
 from tripwire.processors.budget import BudgetEnricher
 from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
 from tripwire.processors.drift import DriftEnricher
-from tripwire.processors.ledger import USER_KEYS, precall_check, root_route
+from tripwire.processors.ledger import USER_KEYS, root_route
 from tripwire.processors.limits import clamp_to_limits
-from tripwire.processors.metrics import Instruments, global_instruments, make_instruments
+from tripwire.processors.metrics import Instruments
 from tripwire.processors.refusal import RefusalEnricher
 from tripwire.processors.rollup import RollupEnricher
-from tripwire.processors.state import ProcessState, TraceRecord, get_state
+from tripwire.processors.state import ProcessState, TraceRecord
 from tripwire.processors.tool_loop import ToolLoopEnricher
-from tripwire.settings import Settings, get_settings
+from tripwire.runtime import Runtime, get_runtime
+from tripwire.settings import Settings
 
 
 def default_enrichers() -> list[Enricher]:
@@ -89,17 +88,14 @@ def _baggage_into(record: TraceRecord, ctx: Context | None) -> None:
 class EnrichingSpanProcessor(SpanProcessor):
     """Wrap ``next_processor`` (normally a ``BatchSpanProcessor``) and enrich what it receives.
 
-    ``settings``: a fixed :class:`tripwire.settings.Settings`; by default the process-wide
+    ``settings``: a fixed :class:`tripwire.settings.Settings`; by default the runtime's
     settings are read at each span, so ``tripwire.configure()`` applies at once.
     ``enrichers``: replace the default list (advanced; ``TRIPWIRE_DISABLED_ENRICHERS`` still
-    applies). Cross-span state is shared by every instance in the process, so with one
-    instance per exporter a request is still counted once.
+    applies). ``runtime``: the owner of cross-span state (default: the process runtime). State
+    is shared by every instance on one runtime, so with one instance per exporter a request
+    is still counted once. With a budget enricher, the processor attaches the runtime's
+    budget gate (enforce mode refuses calls of exhausted budgets) until it shuts down.
     """
-
-    # Live instances: the table of spans already enriched by another instance (several
-    # exporters) is only consulted while there is more than one.
-    _instances: weakref.WeakSet[EnrichingSpanProcessor] = weakref.WeakSet()
-    _instances_lock = threading.Lock()
 
     def __init__(
         self,
@@ -108,25 +104,28 @@ class EnrichingSpanProcessor(SpanProcessor):
         meter_provider: MeterProvider | None = None,
         settings: Settings | None = None,
         enrichers: Sequence[Enricher] | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.next_processor = next_processor
         self._settings = settings
+        self._runtime = runtime = runtime or get_runtime()
         # Without a provider, the global one, followed lazily (resolved at each span).
         self._instruments: Instruments | None = (
-            make_instruments(meter_provider) if meter_provider is not None else None)
+            runtime.instruments.for_provider(meter_provider) if meter_provider is not None
+            else None)
         self._enrichers = list(enrichers) if enrichers is not None else default_enrichers()
         # Length limits for spans that do not carry their provider's (a ReadableSpan
         # snapshot): read from the environment once, as a TracerProvider reads them.
         self._fallback_limits = SpanLimits()
-        if any(e.name == "budget" for e in self._enrichers):
-            register_precall_check(precall_check)
-        cls = EnrichingSpanProcessor
-        with cls._instances_lock:
-            cls._instances.add(self)
+        runtime.attach(self, budget_gate=any(e.name == "budget" for e in self._enrichers))
 
     @property
     def settings(self) -> Settings:
-        return self._settings or get_settings()
+        return self._settings or self._runtime.settings
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     # --- SpanProcessor -------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -137,7 +136,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self.next_processor.on_start(span, parent_context=parent_context)
 
     def _on_ending(self, span: Span) -> None:
-        hook = getattr(self.next_processor, "_on_ending", None)
+        hook = on_ending_hook(self.next_processor)
         if hook is not None:
             hook(span)
 
@@ -150,6 +149,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self.next_processor.on_end(enriched)
 
     def shutdown(self) -> None:
+        self._runtime.detach(self)
         self.next_processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -158,7 +158,7 @@ class EnrichingSpanProcessor(SpanProcessor):
     # --- internals -----------------------------------------------------------------------
     def _track_start(self, span: Span, parent_context: Context | None) -> None:
         ctx = span.get_span_context()
-        state = get_state()
+        state = self._runtime.state
         if _is_local_root(span):
             record = state.trace(ctx.trace_id)
             if record.root_span_id is None:
@@ -180,8 +180,11 @@ class EnrichingSpanProcessor(SpanProcessor):
         is_root = _is_local_root(span)
         if operation is None and not is_root:
             return span  # not a GenAI span and no rollup to attach: the fast path
-        state = get_state()
-        shared = len(EnrichingSpanProcessor._instances) > 1
+        runtime = self._runtime
+        state = runtime.state
+        # The table of spans already enriched by another instance (several exporters) is
+        # only consulted while there is more than one.
+        shared = runtime.processor_count > 1
         key = (ctx.trace_id, ctx.span_id)
         done: Enrichment | None = state.processed.get(key) if shared else None
         if done is None:
@@ -220,7 +223,8 @@ class EnrichingSpanProcessor(SpanProcessor):
             attributes=attributes,
             settings=settings,
             state=state,
-            instruments=self._instruments or global_instruments(),
+            runtime=self._runtime,
+            instruments=self._instruments or self._runtime.instruments.of_global(),
             record=record,
             is_local_root=is_root,
             operation=operation if isinstance(operation, str) else None,

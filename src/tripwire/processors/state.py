@@ -1,9 +1,9 @@
-"""Cross-span state, once per process: bounded in size (LRU) and in age (TTL).
+"""Cross-span state tables: bounded in size (LRU) and in age (TTL).
 
-Every per-trace table, ledger and history the enrichers keep lives in :func:`get_state`, so
+One :class:`ProcessState` is owned by the process runtime (:mod:`tripwire.runtime`), so
 several ``EnrichingSpanProcessor`` instances (one per exporter) share it and a request is
-counted once. Bounds come from ``state_max_entries`` / ``state_ttl_seconds``; changing the
-settings starts a fresh state.
+counted once. Bounds come from ``state_max_entries`` / ``state_ttl_seconds``; a change of
+those resizes the tables in place (entries that still fit are kept).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-
-from tripwire.settings import get_settings, on_settings_change
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -83,6 +81,13 @@ class BoundedTable(Generic[K, V]):
         with self.lock:
             self._data.clear()
 
+    def resize(self, max_entries: int, ttl_seconds: float) -> None:
+        """New bounds; what no longer fits (oldest first) or is too old is dropped."""
+        with self.lock:
+            self.max_entries = max(1, int(max_entries))
+            self.ttl = float(ttl_seconds)
+            self._trim()
+
     def _trim(self) -> None:
         data = self._data
         if self.ttl > 0:
@@ -116,55 +121,39 @@ class TraceRecord:
     tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
+def _processed_bounds(size: int, ttl: float) -> tuple[int, float]:
+    # A span's additions are only needed while the other exporters' processors run.
+    return min(size, 4096), (min(ttl, 60.0) if ttl > 0 else 60.0)
+
+
 @dataclass
 class ProcessState:
+    """Every cross-span table of the process. Budget accounts are not here: they belong to
+    the budget ledger (:mod:`tripwire.processors.ledger`), which may live in a shared store."""
+
     traces: BoundedTable[int, TraceRecord]
     # (trace_id, span_id) -> additions already computed by another processor instance
     processed: BoundedTable[tuple[int, int], Any]
     # (provider, request model) -> last response model seen
     drift: BoundedTable[tuple[str, str], str]
-    # ledger accounts: (budget name, scope key) -> account
-    accounts: BoundedTable[tuple[str, str], Any]
     # (trace_id, span_id) -> tripwire.budget() blocks active when the span started
     span_blocks: BoundedTable[tuple[int, int], tuple[Any, ...]]
+
+    @classmethod
+    def bounded(cls, size: int, ttl: float) -> ProcessState:
+        return cls(traces=BoundedTable(size, ttl),
+                   processed=BoundedTable(*_processed_bounds(size, ttl)),
+                   drift=BoundedTable(size, ttl),
+                   span_blocks=BoundedTable(size, ttl))
 
     def trace(self, trace_id: int) -> TraceRecord:
         return self.traces.get_or_create(trace_id, TraceRecord)
 
+    def resize(self, size: int, ttl: float) -> None:
+        for table in (self.traces, self.drift, self.span_blocks):
+            table.resize(size, ttl)
+        self.processed.resize(*_processed_bounds(size, ttl))
 
-_lock = threading.Lock()
-_state: ProcessState | None = None
-
-
-def _build() -> ProcessState:
-    settings = get_settings()
-    size, ttl = settings.state_max_entries, settings.state_ttl_seconds
-    return ProcessState(
-        traces=BoundedTable(size, ttl),
-        # A span's additions are only needed while the other exporters' processors run.
-        processed=BoundedTable(min(size, 4096), min(ttl, 60.0) if ttl > 0 else 60.0),
-        drift=BoundedTable(size, ttl),
-        accounts=BoundedTable(size, ttl),
-        span_blocks=BoundedTable(size, ttl),
-    )
-
-
-def get_state() -> ProcessState:
-    global _state
-    state = _state
-    if state is None:
-        with _lock:
-            if _state is None:
-                _state = _build()
-            state = _state
-    return state
-
-
-def reset_state() -> None:
-    """Forget every table (tests, and settings changes that alter the bounds)."""
-    global _state
-    with _lock:
-        _state = None
-
-
-on_settings_change(reset_state)
+    def clear(self) -> None:
+        for table in (self.traces, self.processed, self.drift, self.span_blocks):
+            table.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tripwire.runtime import reset
 from tripwire.testing._http import (
     FakeServer,
     RecordedRequest,
@@ -70,6 +71,7 @@ __all__ = [
     "get_metric_points",
     "json_reply",
     "rate_limited",
+    "reset",
     "responses_reply",
     "server_error",
     "spans_by_name",

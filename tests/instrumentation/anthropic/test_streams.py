@@ -77,67 +77,20 @@ def test_older_message_delta_with_output_tokens_only(env) -> None:
     _assert_full_usage(env.span().attributes)  # input and cache counts from message_start
 
 
-def test_stream_without_usage_is_estimated(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT, with_usage=False))
-    for _ in _create(env.client()):
-        pass
-    a = env.span().attributes
-    assert a[sc.TRIPWIRE_USAGE_ESTIMATED] is True
-    assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] > 0 and a[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
-    assert sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in a
-
-
-def test_early_break_then_close(env) -> None:
+def test_what_message_start_said_is_kept_when_cut_short(env) -> None:
+    # exit paths themselves: tests/contract/test_streams.py
     env.server.enqueue(anthropic_message(TEXT, usage=USAGE))
     stream = _create(env.client())
     for _ in stream:
         break
-    assert env.spans() == ()
     stream.close()
-    span = env.span()
-    assert span.status.status_code is StatusCode.UNSET
-    assert sc.GEN_AI_RESPONSE_FINISH_REASONS not in span.attributes
-    assert span.attributes[sc.GEN_AI_RESPONSE_MODEL] == SNAPSHOT  # message_start was read
-    stream.close()
-    assert len(env.spans()) == 1
-
-
-def test_with_block(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT))
-    with _create(env.client()) as stream:
-        next(iter(stream))
-    assert len(env.spans()) == 1
-    assert env.span().status.status_code is StatusCode.UNSET
-
-
-def test_consumer_exception_in_with_block(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT))
-    with pytest.raises(ZeroDivisionError), _create(env.client()) as stream:
-        for _ in stream:
-            1 / 0  # noqa: B018
-    span = env.span()
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[sc.ERROR_TYPE] == "ZeroDivisionError"
-
-
-def test_dropped_stream_ends_on_garbage_collection(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT))
-    stream = _create(env.client())
-    next(iter(stream))
-    del stream
-    gc.collect()
-    assert len(env.spans()) == 1
-
-
-def test_server_dies_mid_stream(env) -> None:
+    assert env.span().attributes[sc.GEN_AI_RESPONSE_MODEL] == SNAPSHOT  # message_start was read
+    env.exporter.clear()
     env.server.enqueue(anthropic_message(TEXT, abort_after=4))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception):
         for _ in _create(env.client()):
             pass
-    span = env.span()
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[sc.ERROR_TYPE] == type(info.value).__qualname__
-    assert span.attributes[sc.GEN_AI_RESPONSE_MODEL] == SNAPSHOT  # what arrived is kept
+    assert env.span().attributes[sc.GEN_AI_RESPONSE_MODEL] == SNAPSHOT  # what arrived is kept
 
 
 def test_error_event_mid_stream(env) -> None:
@@ -198,35 +151,6 @@ async def test_async_stream_exhausted(env) -> None:
     stream = await _create(env.async_client())
     assert "".join([_text(e) async for e in stream]) == TEXT
     _assert_full_usage(env.span().attributes)
-
-
-async def test_async_stream_break_then_close(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT))
-    stream = await _create(env.async_client())
-    async for _ in stream:
-        break
-    assert env.spans() == ()
-    await stream.close()
-    assert len(env.spans()) == 1
-
-
-async def test_async_stream_with_block_and_error(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT, abort_after=3))
-    with pytest.raises(Exception):
-        async with await _create(env.async_client()) as stream:
-            async for _ in stream:
-                pass
-    assert env.span().status.status_code is StatusCode.ERROR
-
-
-async def test_async_stream_dropped(env) -> None:
-    env.server.enqueue(anthropic_message(TEXT))
-    stream = await _create(env.async_client())
-    async for _ in stream:
-        break
-    del stream
-    gc.collect()
-    assert len(env.spans()) == 1
 
 
 # --- the messages.stream(...) helper --------------------------------------------------------

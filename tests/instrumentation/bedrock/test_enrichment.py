@@ -16,13 +16,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire import semconv as sc
-from tripwire._core.precall import unregister_precall_check
 from tripwire.instrumentation.bedrock import BedrockInstrumentor
 from tripwire.processors import EnrichingSpanProcessor
-from tripwire.processors.ledger import precall_check
 from tripwire.processors.prices import PriceBook
-from tripwire.processors.state import reset_state
-from tripwire.settings import Settings, set_settings
+from tripwire.runtime import set_settings
+from tripwire.settings import Settings
 from tripwire.testing.anthropic_server import AnthropicUsage
 from tripwire.testing.bedrock_server import (
     BedrockUsage,
@@ -65,7 +63,6 @@ class Enriched:
 @pytest.fixture
 def enriched() -> Iterator[Enriched]:
     set_settings(Settings())
-    reset_state()
     e = Enriched()
     inst = BedrockInstrumentor()
     inst.instrument(tracer_provider=e.provider, meter_provider=e.meter_provider)
@@ -75,9 +72,6 @@ def enriched() -> Iterator[Enriched]:
         inst.uninstrument()
         e.server.stop()
         e.provider.shutdown()
-        unregister_precall_check(precall_check)
-        reset_state()
-        set_settings(None)
 
 
 def _price(model: str, **usage: int) -> float:

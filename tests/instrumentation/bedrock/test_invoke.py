@@ -11,7 +11,8 @@ from opentelemetry.trace import StatusCode
 
 from tripwire import semconv as sc
 from tripwire.instrumentation.bedrock import invoke
-from tripwire.settings import ContentCapture, replace_settings
+from tripwire.runtime import replace_settings
+from tripwire.settings import ContentCapture
 from tripwire.testing._http import json_reply
 from tripwire.testing.anthropic_server import (
     AnthropicUsage,
@@ -257,7 +258,7 @@ def test_the_shared_anthropic_mapping_does_not_import_the_anthropic_sdk() -> Non
     import subprocess
     import sys
 
-    code = ("import sys, tripwire.instrumentation.bedrock, tripwire.instrumentation.anthropic.wire;"
+    code = ("import sys, tripwire.instrumentation.bedrock, tripwire._core.wire.anthropic_messages;"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'anthropic'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-import wrapt
 from google.genai import types
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from tripwire import semconv as sc
-from tripwire.instrumentation.google_genai import GoogleGenAIInstrumentor
-from tripwire.settings import ContentCapture, replace_settings
+from tripwire.runtime import replace_settings
+from tripwire.settings import ContentCapture
 from tripwire.testing.gemini_server import (
-    gemini_error,
     gemini_function_call,
     gemini_response,
     gemini_text,
@@ -134,70 +130,3 @@ def test_streamed_text_is_one_part(env: Env) -> None:
     assert len(chunks) > 1
     outputs = json.loads(env.span().attributes[sc.GEN_AI_OUTPUT_MESSAGES])
     assert outputs[0]["parts"] == [{"type": "text", "content": "streamed words here"}]
-
-
-def test_suppress_instrumentation(env: Env) -> None:
-    client = env.client()
-    with suppress_instrumentation():
-        client.models.generate_content(model="gemini-2.0-flash", contents="hi")
-        list(client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi"))
-    assert env.spans() == ()
-    assert len(env.server.requests) == 2
-
-
-async def test_suppress_instrumentation_async(env: Env) -> None:
-    aio = env.aio()
-    with suppress_instrumentation():
-        await aio.models.generate_content(model="gemini-2.0-flash", contents="hi")
-        async for _ in await aio.models.generate_content_stream(model="gemini-2.0-flash",
-                                                                contents="hi"):
-            pass
-    assert env.spans() == ()
-    assert len(env.server.requests) == 2
-
-
-def test_instrument_twice_is_noop(env: Env) -> None:
-    GoogleGenAIInstrumentor().instrument(tracer_provider=env.tracer_provider)  # singleton
-    env.client().models.generate_content(model="gemini-2.0-flash", contents="hi")
-    assert len(env.spans()) == 1
-
-
-def test_uninstrument_restores_sdk(env: Env) -> None:
-    from google.genai.models import AsyncModels, Models
-
-    names = ("generate_content", "generate_content_stream", "embed_content",
-             "_generate_content")
-    for owner in (Models, AsyncModels):  # wrapped now, so the check below can fail
-        for name in names:
-            assert isinstance(owner.__dict__[name], wrapt.FunctionWrapper), (owner, name)
-    env.instrumentor.uninstrument()
-    for owner in (Models, AsyncModels):
-        for name in names:
-            assert not isinstance(owner.__dict__[name], wrapt.FunctionWrapper), (owner, name)
-    client = env.client()
-    client.models.generate_content(model="gemini-2.0-flash", contents="hi")
-    list(client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi"))
-    assert env.spans() == ()
-    env.instrumentor.instrument(tracer_provider=env.tracer_provider,
-                                meter_provider=env.meter_provider)
-    client.models.generate_content(model="gemini-2.0-flash", contents="hi")
-    assert len(env.spans()) == 1
-
-
-def test_telemetry_failure_leaves_the_call_intact(env: Env, monkeypatch: pytest.MonkeyPatch
-                                                  ) -> None:
-    from tripwire.instrumentation.google_genai import generate
-
-    def boom(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("injected")
-
-    monkeypatch.setattr(generate, "_usage", boom)
-    monkeypatch.setattr(generate, "record_hop", boom)
-    env.server.enqueue(gemini_response("fine"), gemini_error(400))
-    client = env.client()
-    assert client.models.generate_content(model="gemini-2.0-flash", contents="hi").text == "fine"
-    with pytest.raises(Exception, match="400"):
-        client.models.generate_content(model="gemini-2.0-flash", contents="hi")
-    spans = env.spans()
-    assert len(spans) == 2
-    assert spans[1].attributes[sc.ERROR_TYPE] == "ClientError"

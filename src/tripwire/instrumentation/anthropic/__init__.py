@@ -21,6 +21,17 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.context import Context
 
+from tripwire._compat import (
+    ANTHROPIC_STREAM_HELPERS,
+    ANTHROPIC_TRACER_ATTR,
+    anthropic_tracer_owner,
+    helper_raw_stream,
+    helper_stream_closes_response,
+    replace_stream_manager_request,
+    set_helper_raw_stream,
+    stream_manager_request,
+    stream_manager_stream,
+)
 from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import current_call
@@ -50,18 +61,12 @@ _STREAM_HELPERS: tuple[tuple[tuple[str, ...], str], ...] = tuple(
     for modules in (_MESSAGES_MODULES, _BETA_MODULES)
     for class_name in ("Messages", "AsyncMessages")
 )
-# The helpers: (module, manager, stream class). Their managers close the stream on `with`
-# exit without the exception: our proxy is told first, so that a failure in the block marks
-# the span failed. Older SDKs (before ~0.45) build the helper stream from the response
-# rather than from the stream we proxied: there the manager's enter hands our proxy to it,
-# and its close() (which closes only the response) ends our span too.
-_HELPERS: tuple[tuple[str, str, str], ...] = (
-    ("anthropic.lib.streaming._messages", "MessageStreamManager", "MessageStream"),
-    ("anthropic.lib.streaming._messages", "AsyncMessageStreamManager", "AsyncMessageStream"),
-    ("anthropic.lib.streaming._beta_messages", "BetaMessageStreamManager", "BetaMessageStream"),
-    ("anthropic.lib.streaming._beta_messages", "BetaAsyncMessageStreamManager",
-     "BetaAsyncMessageStream"),
-)
+# The helpers (ANTHROPIC_STREAM_HELPERS: module, manager, stream class). Their managers close
+# the stream on `with` exit without the exception: our proxy is told first, so that a
+# failure in the block marks the span failed. Older SDKs (before ~0.45) build the helper
+# stream from the response rather than from the stream we proxied: there the manager's
+# enter hands our proxy to it, and its close() (which closes only the response) ends our
+# span too.
 # Managers of older SDKs whose stream adopts our proxy on enter; proxies not yet adopted.
 _ADOPTING: set[type] = set()
 _SENT: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -85,13 +90,12 @@ def _stream_helper(sync_inner: Wrapper, async_inner: Wrapper) -> Wrapper:
 
 def _route_request(manager: Any, resource: Any, request_kwargs: dict[str, Any],
                    sync_inner: Wrapper, async_inner: Wrapper) -> None:
-    # The manager keeps the prepared request in a private `__api_request`: a callable (sync)
-    # or a not-yet-awaited coroutine (async). Replace it by the same request, instrumented;
-    # it is sent when the manager is entered, so that is when the span starts.
-    key = next((k for k in vars(manager) if k.endswith("__api_request")), None)
-    if key is None:
+    # The manager keeps its prepared request: a callable (sync) or a not-yet-awaited
+    # coroutine (async). Replace it by the same request, instrumented; it is sent when the
+    # manager is entered, so that is when the span starts.
+    original = stream_manager_request(manager)
+    if original is None:
         return
-    original = getattr(manager, key)
     if inspect.isawaitable(original):
         async def send_async(**_: Any) -> Any:
             return await original
@@ -99,7 +103,7 @@ def _route_request(manager: Any, resource: Any, request_kwargs: dict[str, Any],
         async def enter_async() -> Any:
             return _sent(manager, await async_inner(send_async, resource, (), request_kwargs))
 
-        setattr(manager, key, _Deferred(enter_async))
+        replace_stream_manager_request(manager, _Deferred(enter_async))
     elif callable(original):
         def send(**_: Any) -> Any:
             return original()
@@ -107,7 +111,7 @@ def _route_request(manager: Any, resource: Any, request_kwargs: dict[str, Any],
         def enter() -> Any:
             return _sent(manager, sync_inner(send, resource, (), request_kwargs))
 
-        setattr(manager, key, enter)
+        replace_stream_manager_request(manager, enter)
 
 
 def _sent(manager: Any, stream: Any) -> Any:
@@ -133,8 +137,7 @@ def _adopt(manager: Any, stream: Any) -> None:
     proxy = _SENT.pop(manager, None)
     if proxy is not None:
         with guard("stream helper enter"):
-            # not iterated yet: its event generator reads _raw_stream on the first event
-            stream._raw_stream = proxy
+            set_helper_raw_stream(stream, proxy)  # not iterated yet
 
 
 def _manager_enter(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -149,22 +152,10 @@ async def _manager_aenter(wrapped: Any, instance: Any, args: Any, kwargs: Any) -
     return stream
 
 
-def _closes_response(stream_class: type) -> bool:
-    """Older helper streams build their raw stream from the response (and close only the
-    response); later ones are handed the raw stream and close it — our proxy already."""
-    try:
-        init = stream_class.__dict__.get("__init__")
-        return init is not None and "raw_stream" not in inspect.signature(init).parameters
-    except (TypeError, ValueError):
-        return True
-
-
 def _helper_proxy(manager: Any) -> StreamProxy | None:
-    for key, stream in vars(manager).items():
-        if key.endswith("__stream") and stream is not None:
-            raw = getattr(stream, "_raw_stream", stream)
-            return raw if isinstance(raw, StreamProxy) else None
-    return None
+    stream = stream_manager_stream(manager)
+    raw = helper_raw_stream(stream) if stream is not None else None
+    return raw if isinstance(raw, StreamProxy) else None
 
 
 def _manager_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -220,10 +211,10 @@ class _TracerGate(wrapt.ObjectProxy):  # type: ignore[misc]
 
 
 def _gate_sdk_tracer() -> Any:
-    owner = resolve("anthropic._base_client", "BaseClient")
-    if owner is None or not isinstance(owner.__dict__.get("_tracer"), property):
+    owner = anthropic_tracer_owner()
+    if owner is None:
         return None  # an SDK without spans of its own
-    owner._tracer = _TracerGate(owner.__dict__["_tracer"])
+    setattr(owner, ANTHROPIC_TRACER_ATTR, _TracerGate(owner.__dict__[ANTHROPIC_TRACER_ATTR]))
     return owner
 
 
@@ -259,7 +250,7 @@ class AnthropicInstrumentor(TripwireInstrumentor):
             owner = resolve(modules, class_name)
             if owner is not None and "stream" in owner.__dict__:
                 wrap(owner, "stream", helper)
-        for module, manager_name, stream_name in _HELPERS:
+        for module, manager_name, stream_name in ANTHROPIC_STREAM_HELPERS:
             manager = resolve(module, manager_name)
             stream = resolve(module, stream_name)
             if manager is None or stream is None:
@@ -268,7 +259,7 @@ class AnthropicInstrumentor(TripwireInstrumentor):
             exit_name = "__aexit__" if is_async else "__exit__"
             if exit_name in manager.__dict__:
                 wrap(manager, exit_name, _manager_aexit if is_async else _manager_exit)
-            if _closes_response(stream) and "close" in stream.__dict__:
+            if helper_stream_closes_response(stream) and "close" in stream.__dict__:
                 enter_name = "__aenter__" if is_async else "__enter__"
                 wrap(manager, enter_name, _manager_aenter if is_async else _manager_enter)
                 wrap(stream, "close", helper_aclose if is_async else helper_close)
@@ -277,7 +268,7 @@ class AnthropicInstrumentor(TripwireInstrumentor):
         with guard("anthropic tracer gate"):
             owner = _gate_sdk_tracer()
             if owner is not None:
-                wrapped.append((owner, "_tracer"))
+                wrapped.append((owner, ANTHROPIC_TRACER_ATTR))
         return wrapped
 
 

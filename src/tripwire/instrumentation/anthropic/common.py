@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
+from tripwire._compat import anthropic_client_provider_name
 from tripwire._core.instrumentor import ClientInfos
 
 # Platform clients of the same SDK (same Messages resource, other hosts and providers).
@@ -18,8 +19,8 @@ _CLIENT_PROVIDERS: dict[str, str] = {
 
 def provider_for(client: Any, host: str | None = None) -> str:
     # Recent SDKs name their own gen_ai.provider.name per client class; trust it first.
-    named = getattr(type(client), "_gen_ai_provider_name", None)
-    if isinstance(named, str) and named:
+    named = anthropic_client_provider_name(client)
+    if named is not None:
         return named
     return _CLIENT_PROVIDERS.get(type(client).__name__, semconv.PROVIDER_ANTHROPIC)
 

@@ -1,7 +1,7 @@
 """Messages API (``messages.create`` / ``parse`` / ``stream``, and their ``beta`` twins) onto
-the core. The wire format itself is mapped in :mod:`.wire` (shared with Bedrock's
-InvokeModel); this module is what is particular to the SDK: the client, ``extra_body``, the
-``stream`` flag, raw responses, typed stream events."""
+the core. The wire format itself is mapped in :mod:`tripwire._core.wire.anthropic_messages`
+(shared with Bedrock's InvokeModel); this module is what is particular to the SDK: the
+client, ``extra_body``, the ``stream`` flag, raw responses, typed stream events."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from tripwire import semconv
 from tripwire._core.fields import given
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stainless import is_stream_result, stream_requested, unwrap_raw
-from tripwire._core.wrapping import CallMapping
-from tripwire.instrumentation.anthropic.common import client_info
-from tripwire.instrumentation.anthropic.wire import (
+from tripwire._core.wire.anthropic_messages import (
     MessageEvents,
     describe_request,
     parse_message,
 )
+from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.anthropic.common import client_info
 
 
 def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:

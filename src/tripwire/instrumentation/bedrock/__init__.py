@@ -20,8 +20,9 @@ from typing import Any
 
 import wrapt
 
+from tripwire._compat import BOTOCORE_API_CALL, BOTOCORE_NEEDS_RETRY, botocore_needs_retry_args
 from tripwire._core.guard import guard, log_failure
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import current_call
 from tripwire._core.telemetry import Telemetry, make_telemetry
 from tripwire._core.wrapping import Wrapper, make_wrapper
@@ -99,12 +100,10 @@ def _note_retry(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         return
     # Another service's client retrying inside our call (e.g. STS refreshing credentials)
     # is not a retry of the Bedrock request.
-    operation_model = args[1] if len(args) > 1 else kwargs.get("operation_model")
+    operation_model, response, caught = botocore_needs_retry_args(args, kwargs)
     service = getattr(getattr(operation_model, "service_model", None), "service_name", None)
     if service != SERVICE_NAME:
         return
-    response = args[3] if len(args) > 3 else kwargs.get("response")
-    caught = args[4] if len(args) > 4 else kwargs.get("caught_exception")
     status = None
     error_type = None
     if response is not None:  # (http response, parsed dict)
@@ -124,17 +123,17 @@ class BedrockInstrumentor(TripwireInstrumentor):
     instruments = _instruments
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
-        from botocore.client import BaseClient
-        from botocore.endpoint import Endpoint
-
         telemetry = make_telemetry(
             __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
-        wrapt.wrap_function_wrapper(BaseClient, "_make_api_call", _Router(telemetry))
-        wrapped: Wrapped = [(BaseClient, "_make_api_call")]
-        if hasattr(Endpoint, "_needs_retry"):
-            wrapt.wrap_function_wrapper(Endpoint, "_needs_retry", _retry_hook)
-            wrapped.append((Endpoint, "_needs_retry"))
+        wrapped: Wrapped = []
+        hooks: tuple[tuple[tuple[str, str, str], Wrapper], ...] = (
+            (BOTOCORE_API_CALL, _Router(telemetry)), (BOTOCORE_NEEDS_RETRY, _retry_hook))
+        for (module, class_name, method), hook in hooks:
+            owner = resolve(module, class_name)
+            if owner is not None and hasattr(owner, method):
+                wrapt.wrap_function_wrapper(owner, method, hook)
+                wrapped.append((owner, method))
         return wrapped
 
 

@@ -8,18 +8,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tripwire import semconv
+from tripwire._compat import botocore_api_call_args
 from tripwire._core.instrumentor import ClientInfos
 from tripwire._core.invocation import Result
-from tripwire.instrumentation.anthropic.wire import apply_usage, usage_counts
+from tripwire._core.stream import StreamAccumulator
+from tripwire._core.wire.usage import apply_usage, usage_counts
 
 PROVIDER = semconv.PROVIDER_AWS_BEDROCK
 
 
-def call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """``(operation_name, api_params)`` of ``BaseClient._make_api_call``."""
-    operation = args[0] if args else kwargs.get("operation_name")
-    params = args[1] if len(args) > 1 else kwargs.get("api_params")
-    return operation, params if isinstance(params, dict) else {}
+# ``(operation_name, api_params)`` of ``BaseClient._make_api_call``.
+call_args = botocore_api_call_args
 
 
 _clients = ClientInfos(PROVIDER, lambda meta, host: PROVIDER, client_attr="meta",
@@ -146,13 +145,32 @@ def guardrail_category(trace: Any) -> str | None:
     return None
 
 
-def wrap_member(response: Any, member: str, accumulator: Any,
+class ResponseStreamAccumulator:
+    """Base of the Bedrock stream accumulators. The event stream is one member of the
+    response; the rest of it (the request id) reaches the accumulator through
+    :meth:`read_response`, before the first event."""
+
+    __slots__ = ("_request_id",)
+
+    def __init__(self) -> None:
+        self._request_id: str | None = None
+
+    def read_response(self, response: Mapping[str, Any]) -> None:
+        self._request_id = request_id(response)
+
+    def new_result(self) -> Result:
+        """A result named by the response's request id (see :func:`request_result`)."""
+        return request_result(self._request_id)
+
+
+def wrap_member(response: Any, member: str, accumulator: StreamAccumulator,
                 make_proxy: Callable[[Any], Any]) -> Any:
     """A streaming response dict with its ``member`` (``stream``, ``body``) replaced by our
-    proxy; the accumulator keeps the request id."""
+    proxy; the accumulator reads the rest of the response (the request id)."""
     stream = response.get(member) if isinstance(response, dict) else None
     if stream is None:  # the core then ends the span without a result
         raise ValueError(f"no {member!r} in the response")
-    accumulator.request_id = request_id(response)
+    if isinstance(accumulator, ResponseStreamAccumulator):
+        accumulator.read_response(response)
     response[member] = make_proxy(stream)
     return response

@@ -16,9 +16,11 @@ from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
-from tripwire.instrumentation.anthropic.wire import schema_finish
 from tripwire.instrumentation.bedrock.common import (
+    CONTENT_FILTERED,
+    GUARDRAIL_INTERVENED,
     PROVIDER,
+    ResponseStreamAccumulator,
     call_args,
     converse_usage,
     error_code,
@@ -31,6 +33,17 @@ from tripwire.instrumentation.bedrock.common import (
 )
 
 STREAM_OPERATION = "ConverseStream"
+# stopReason -> the finish reason of the GenAI output-message schema (message JSON only;
+# gen_ai.response.finish_reasons keeps Bedrock's own values).
+_SCHEMA_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_call",
+    GUARDRAIL_INTERVENED: "content_filter",
+    CONTENT_FILTERED: "content_filter",
+}
 # Non-text blocks recorded by kind only: their bytes or sources are not captured.
 _MEDIA_BLOCKS = ("image", "document", "video", "audio", "citationsContent", "searchResult")
 
@@ -168,14 +181,14 @@ def parse_response(response: Any, request: Request) -> Result:
     output = response.get("output")
     message = output.get("message") if isinstance(output, Mapping) else None
     blocks = message.get("content") if isinstance(message, Mapping) else None
-    return _result(request_id(response), blocks if isinstance(blocks, list) else [],
-                   response.get("stopReason"), response.get("usage"), response.get("trace"))
+    return _result(request_result(request_id(response)),
+                   blocks if isinstance(blocks, list) else [], response.get("stopReason"),
+                   response.get("usage"), response.get("trace"))
 
 
-def _result(rid: str | None, blocks: list[Any], stop: Any, usage: Any, trace: Any) -> Result:
-    """A Converse answer: its content blocks (Converse's shape), stop reason, usage and
-    guardrail trace, from a response or folded from a stream."""
-    result = request_result(rid)
+def _result(result: Result, blocks: list[Any], stop: Any, usage: Any, trace: Any) -> Result:
+    """Fill ``result`` with a Converse answer: its content blocks (Converse's shape), stop
+    reason, usage and guardrail trace, from a response or folded from a stream."""
     stop = stop if isinstance(stop, str) and stop else None
     if stop:
         result.finish_reasons.append(stop)
@@ -186,7 +199,7 @@ def _result(rid: str | None, blocks: list[Any], stop: Any, usage: Any, trace: An
             result.tool_calls.append(RequestedToolCall(tool.get("toolUseId"),
                                                        tool.get("name") or "", tool.get("input")))
     mark_refusal(result, stop, trace)
-    finish = schema_finish(stop)
+    finish = _SCHEMA_FINISH.get(stop, stop) if stop else None
     result.output_messages = lambda: [content.message("assistant", content_parts(blocks),
                                                       finish)]
     result.output_text = lambda: "".join(b["text"] for b in blocks
@@ -205,18 +218,18 @@ class _Block:
         self.name: str | None = None
 
 
-class ConverseStreamAccumulator:
+class ConverseStreamAccumulator(ResponseStreamAccumulator):
     """Folds ConverseStream events: text and tool-input deltas per content block,
     ``messageStop`` (stop reason), ``metadata`` (usage, guardrail trace)."""
 
-    __slots__ = ("_blocks", "_stop", "_trace", "_usage", "request_id")
+    __slots__ = ("_blocks", "_stop", "_trace", "_usage")
 
     def __init__(self, request: Request) -> None:
+        super().__init__()
         self._blocks: dict[int, _Block] = {}
         self._stop: str | None = None
         self._usage: Any = None
         self._trace: Any = None
-        self.request_id: str | None = None
 
     def _block(self, index: Any) -> _Block:
         key = index if isinstance(index, int) else 0
@@ -272,7 +285,7 @@ class ConverseStreamAccumulator:
             if block.name is not None:
                 blocks.append({"toolUse": {"toolUseId": block.tool_id, "name": block.name,
                                            "input": "".join(block.fragments) or "{}"}})
-        return _result(self.request_id, blocks, self._stop, self._usage, self._trace)
+        return _result(self.new_result(), blocks, self._stop, self._usage, self._trace)
 
 
 def wrap_stream(response: Any, accumulator: StreamAccumulator,

@@ -23,14 +23,16 @@ from tripwire import semconv
 from tripwire._core.fields import put_number, string_list
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
-from tripwire._core.wrapping import CallMapping
-from tripwire.instrumentation.anthropic.wire import (
+from tripwire._core.wire.anthropic_messages import (
     MessageEvents,
     describe_request,
     parse_message,
 )
+from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.bedrock.common import (
+    GUARDRAIL_INTERVENED,
     PROVIDER,
+    ResponseStreamAccumulator,
     call_args,
     error_code,
     guardrail_attributes,
@@ -149,15 +151,15 @@ def _chunk_bytes(event: Any) -> Any:
     return chunk.get("bytes") if isinstance(chunk, Mapping) else None
 
 
-class GenericStreamAccumulator:
+class GenericStreamAccumulator(ResponseStreamAccumulator):
     """Only looks for Bedrock's ``amazon-bedrock-invocationMetrics`` (usage) in the last chunk;
     other chunks are not parsed."""
 
-    __slots__ = ("_metrics", "request_id")
+    __slots__ = ("_metrics",)
 
     def __init__(self, request: Request) -> None:
+        super().__init__()
         self._metrics: Any = None
-        self.request_id: str | None = None
 
     def add(self, event: Any) -> None:
         data = _chunk_bytes(event)
@@ -167,7 +169,7 @@ class GenericStreamAccumulator:
                 self._metrics = parsed.get(_METRICS_KEY)
 
     def result(self) -> Result:
-        result = request_result(self.request_id)
+        result = self.new_result()
         _metrics_usage(result, self._metrics)
         return result
 
@@ -183,7 +185,7 @@ GENERIC_MAPPING = CallMapping(build_generic_request, parse_generic_response,
 
 
 # --- the Anthropic Messages body ---------------------------------------------------------------
-# The format is mapped once, in tripwire.instrumentation.anthropic.wire (shared with the
+# The format is mapped once, in tripwire._core.wire.anthropic_messages (shared with the
 # anthropic instrumentor); what is here is Bedrock's: the body bytes, the chunk framing, the
 # guardrail action, the invocation metrics, header usage and request ids.
 
@@ -232,6 +234,7 @@ def _take_body(response: Any) -> bytes | None:
     except Exception as exc:
         response["body"] = _FailedBody(exc)
         raise
+    # botocore is imported once a Bedrock call is made, never with tripwire: it is optional.
     from botocore.response import StreamingBody
 
     response["body"] = StreamingBody(io.BytesIO(data), len(data))
@@ -251,20 +254,20 @@ def parse_anthropic_response(response: Any, request: Request) -> Result:
     parse_message(result, message)
     # A guardrail on InvokeModel says so in the body, not in the stop reason.
     if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
-        mark_refusal(result, "guardrail_intervened", message.get("amazon-bedrock-trace"))
+        mark_refusal(result, GUARDRAIL_INTERVENED, message.get("amazon-bedrock-trace"))
     return result
 
 
-class AnthropicStreamAccumulator(MessageEvents):
+class AnthropicStreamAccumulator(ResponseStreamAccumulator):
     """Folds the Anthropic events carried base64-encoded in ``chunk`` events."""
 
-    __slots__ = ("_guardrail", "_metrics", "request_id")
+    __slots__ = ("_events", "_guardrail", "_metrics")
 
     def __init__(self, request: Request) -> None:
         super().__init__()
+        self._events = MessageEvents()
         self._metrics: Any = None
         self._guardrail: Any = None
-        self.request_id: str | None = None
 
     def add(self, event: Any) -> None:
         data = _chunk_bytes(event)
@@ -273,18 +276,18 @@ class AnthropicStreamAccumulator(MessageEvents):
         payload = json.loads(data)
         if not isinstance(payload, dict):
             return
-        super().add(payload)
+        self._events.add(payload)
         if _METRICS_KEY in payload:
             self._metrics = payload[_METRICS_KEY]
         if payload.get("amazon-bedrock-guardrailAction") == "INTERVENED":
             self._guardrail = payload.get("amazon-bedrock-trace") or {}
 
     def result(self) -> Result:
-        result = request_result(self.request_id)
+        result = self.new_result()
         _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
-        self.apply(result)
+        self._events.apply(result)
         if self._guardrail is not None:
-            mark_refusal(result, "guardrail_intervened", self._guardrail)
+            mark_refusal(result, GUARDRAIL_INTERVENED, self._guardrail)
         return result
 
 

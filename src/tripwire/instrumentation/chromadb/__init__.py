@@ -18,18 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 from tripwire import semconv
+from tripwire._core.arguments import as_int, bind_arguments
+from tripwire._core.documents import Hit
 from tripwire._core.fields import get
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
 from tripwire._core.operations import (
-    Hit,
+    FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    Target,
-    as_int,
-    bind_arguments,
     make_operation_telemetry,
-    wrap_targets,
 )
 from tripwire.instrumentation.chromadb.package import _instruments
 
@@ -52,6 +50,7 @@ def _rows(value: Any) -> list[Any]:
     return list(value) if value is not None else []
 
 
+@FunctionMapping
 def _query_mapping(fn: Callable[..., Any]) -> OperationMapping:
     def build(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation:
         params = bind_arguments(fn, args, kwargs, method=True)
@@ -86,6 +85,7 @@ def _query_mapping(fn: Callable[..., Any]) -> OperationMapping:
     return OperationMapping(build=build, parse_result=parse)
 
 
+@FunctionMapping
 def _get_mapping(fn: Callable[..., Any]) -> OperationMapping:
     def build(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
         params = bind_arguments(fn, args, kwargs, method=True)

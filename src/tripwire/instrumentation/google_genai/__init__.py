@@ -17,10 +17,16 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core.guard import guard
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
+from tripwire._core.instrumentor import (
+    Target,
+    TripwireInstrumentor,
+    Wrapped,
+    hook_method,
+    resolve,
+    wrap_targets,
+)
 from tripwire._core.invocation import LLMCall, current_call
 from tripwire._core.telemetry import make_telemetry
-from tripwire._core.wrapping import Target, hook_method, wrap_targets
 from tripwire.instrumentation.google_genai import embeddings, generate
 from tripwire.instrumentation.google_genai.package import _instruments
 

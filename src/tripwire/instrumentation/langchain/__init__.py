@@ -28,16 +28,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.arguments import as_int
+from tripwire._core.documents import read_documents
+from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
 from tripwire._core.operations import (
+    FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    Target,
-    as_int,
     make_operation_telemetry,
-    read_documents,
-    wrap_targets,
 )
 from tripwire.instrumentation.langchain.package import _instruments
 
@@ -60,6 +59,7 @@ def _retriever_top_k(retriever: Any) -> int | None:
     return as_int(getattr(retriever, "k", None))
 
 
+@FunctionMapping
 def _retriever_mapping(fn: Callable[..., Any]) -> OperationMapping:
     def build(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation:
         query = _input(args, kwargs)
@@ -84,6 +84,7 @@ def _is_tool_call(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") == "tool_call"
 
 
+@FunctionMapping
 def _tool_mapping(fn: Callable[..., Any]) -> OperationMapping:
     def build(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation:
         value = _input(args, kwargs)

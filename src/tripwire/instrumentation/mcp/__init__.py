@@ -22,15 +22,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.arguments import bind_arguments
+from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
 from tripwire._core.operations import (
+    FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    Target,
-    bind_arguments,
     make_operation_telemetry,
-    wrap_targets,
 )
 from tripwire.instrumentation.mcp.package import _instruments
 
@@ -60,6 +59,7 @@ def _output(result: Any) -> Any:
     return out
 
 
+@FunctionMapping
 def _call_tool_mapping(fn: Callable[..., Any]) -> OperationMapping:
     def build(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation:
         params = bind_arguments(fn, args, kwargs, method=True)

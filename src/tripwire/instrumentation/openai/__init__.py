@@ -16,11 +16,10 @@ from typing import Any
 
 import wrapt
 
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
+from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, resolve, wrap_targets
 from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.telemetry import make_telemetry
-from tripwire._core.wrapping import Target, wrap_targets
 from tripwire.instrumentation.openai import chat, embeddings, responses
 from tripwire.instrumentation.openai.package import _instruments
 

@@ -22,17 +22,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped
+from tripwire._core.arguments import as_int, bind_arguments
+from tripwire._core.documents import Hit
+from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
 from tripwire._core.operations import (
-    Hit,
+    FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    Target,
-    as_int,
-    bind_arguments,
     make_operation_telemetry,
-    wrap_targets,
 )
 from tripwire.instrumentation.qdrant.package import _instruments
 
@@ -71,8 +69,7 @@ def _query_text(query: Any) -> Any:
     return text if isinstance(text, str) else None
 
 
-def _mapping_factory(method: str, distance_collections: frozenset[str]
-                     ) -> Callable[[Callable[..., Any]], OperationMapping]:
+def _mapping_factory(method: str, distance_collections: frozenset[str]) -> FunctionMapping:
     batch = method in _BATCH
 
     def factory(fn: Callable[..., Any]) -> OperationMapping:
@@ -97,7 +94,7 @@ def _mapping_factory(method: str, distance_collections: frozenset[str]
 
         return OperationMapping(build=build, parse_result=parse)
 
-    return factory
+    return FunctionMapping(factory)
 
 
 def _targets(distance_collections: frozenset[str]) -> tuple[Target, ...]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,8 @@ from tripwire._core.operations import tool_call_context  # noqa: E402
 from tripwire._core.tools import arguments_hash  # noqa: E402
 from tripwire.instrumentation.mcp import MCPInstrumentor  # noqa: E402
 from tripwire.testing.fixtures import find_span, spans_by_name  # noqa: E402
+
+INSTRUMENTOR = MCPInstrumentor  # installed by the ``instrumented`` fixture (../conftest.py)
 
 try:  # mcp 2.x
     from mcp.server.mcpserver import MCPServer as _Server
@@ -61,14 +63,6 @@ async def session() -> AsyncIterator[Any]:
 
         async with create_connected_server_and_client_session(server._mcp_server) as s:
             yield s
-
-
-@pytest.fixture
-def instrumented(tracer_provider: Any, meter_provider: Any) -> Iterator[MCPInstrumentor]:
-    inst = MCPInstrumentor()
-    inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield inst
-    inst.uninstrument()
 
 
 async def test_call_tool_span(instrumented: Any, span_exporter: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +19,8 @@ from tripwire import semconv
 from tripwire._core.tools import arguments_hash
 from tripwire.instrumentation.langchain import LangChainInstrumentor
 from tripwire.testing.fixtures import find_span, spans_by_name
+
+INSTRUMENTOR = LangChainInstrumentor  # installed by the ``instrumented`` fixture (../conftest.py)
 
 
 @lc_tool
@@ -47,14 +48,6 @@ def _crash(city: str) -> str:
 
 
 crashing = StructuredTool.from_function(_crash, name="crashing", description="Crashes.")
-
-
-@pytest.fixture
-def instrumented(tracer_provider: Any, meter_provider: Any) -> Iterator[LangChainInstrumentor]:
-    inst = LangChainInstrumentor()
-    inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield inst
-    inst.uninstrument()
 
 
 def test_dict_input(instrumented: Any, span_exporter: Any) -> None:

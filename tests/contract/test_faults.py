@@ -4,12 +4,15 @@ For every step the application sees the same answers and the same exceptions as 
 fault, every span that was started still ends (exactly once), and the failure is logged at
 WARNING once per step however often it recurs. Injections are generic (core classes, SDK
 instruments, the enrichers, the processor EnrichingSpanProcessor wraps), so the same matrix
-runs for every LLM SDK case and for the retrieval / tool instrumentors.
+runs for every LLM SDK case and for the retrieval / tool instrumentors. Each case adds the
+steps only its SDK has (its request and response mapping, its stream accumulator), driven
+through every entry point, a tool call and an HTTP error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +26,8 @@ from tripwire._core.invocation import LLMCall
 from tripwire.processors import EnrichingSpanProcessor
 from tripwire.processors.cost import CostEnricher
 from tripwire.processors.rollup import RollupEnricher
-from tripwire.settings import ContentCapture, replace_settings
+from tripwire.runtime import replace_settings
+from tripwire.settings import ContentCapture
 
 
 def _boom(*args: Any, **kwargs: Any) -> Any:
@@ -174,6 +178,70 @@ def test_llm_step_failing_leaves_the_app_intact(llm_case: Any, pipeline: Pipelin
         steps = failures(caplog)
         assert steps, "the injected failure was not logged"
         assert len(steps) == len(set(steps)), f"a step was logged at WARNING twice: {steps}"
+
+
+# --- steps of each SDK's own mapping -------------------------------------------------------
+
+# Core steps every case runs, besides those of hardening's generic matrix above.
+CORE_POINTS: tuple[tuple[str, str, bool], ...] = (
+    ("span-start", "tripwire._core.invocation:LLMCall.__init__", False),
+    ("request-extras", "tripwire._core.invocation:LLMCall._record_request_extras", True),
+    ("response-attributes", "tripwire._core.invocation:LLMCall._record_result", True),
+    ("metrics-recording", "tripwire._core.invocation:LLMCall._record_metrics", True),
+    ("token-estimation", "tripwire._core.invocation:count_tokens", True),
+    ("tool-call-checks", "tripwire._core.invocation:check_tool_calls", True),
+)
+
+
+def _sdk_points() -> list[Any]:
+    return [pytest.param(case, point, id=f"{case.name}-{point[0]}")
+            for case in (p.values[0] for p in llm_params())
+            for point in (*CORE_POINTS, *case.fault_points)]
+
+
+def _inject_at(monkeypatch: Any, where: str) -> None:
+    module_name, _, path = where.partition(":")
+    *owners, name = path.split(".")
+    owner: Any = importlib.import_module(module_name)
+    for attr in owners:
+        owner = getattr(owner, attr)
+    assert hasattr(owner, name), where  # a renamed step must not make this test vacuous
+    monkeypatch.setattr(owner, name, _boom)
+
+
+@pytest.mark.parametrize(("case", "point"), _sdk_points())
+def test_sdk_step_failing_leaves_the_call_intact(case: Any, point: tuple[str, str, bool],
+                                                 pipeline: Pipeline, monkeypatch: Any,
+                                                 caplog: Any) -> None:
+    from hardening.harness import instrumented
+
+    _, where, span_exists = point
+    with instrumented(case, pipeline) as env:
+        _inject_at(monkeypatch, where)
+        client = env.client()
+        with caplog.at_level(logging.WARNING, logger="tripwire"):
+            env.server.enqueue(case.tool_reply())
+            assert case.call_with_tool(client) == "f"
+            env.server.enqueue(case.ok(ANSWER, usage=False))
+            assert "".join(case.chunk_text(c)
+                           for c in case.open_stream(client, usage=False)) == ANSWER
+            for variant in case.variants:
+                env.server.enqueue(case.ok(ANSWER))
+                assert variant(client) == ANSWER
+            env.server.enqueue(case.error())
+            with pytest.raises(Exception) as raised:
+                case.call(client)
+            assert type(raised.value).__name__ == case.error_type
+        calls = 3 + len(case.variants)
+        spans = env.llm_spans()
+        assert len(spans) == (calls if span_exists else 0), [s.name for s in spans]
+        assert len({s.context.span_id for s in spans}) == len(spans)
+        if span_exists:  # the HTTP error is still named on its span
+            assert [s.attributes.get("error.type") for s in spans
+                    if s.status.status_code.name == "ERROR"] == [case.error_type]
+    steps = failures(caplog)
+    assert steps, "the injected failure was not logged"
+    assert len(steps) == len(set(steps)), f"a step was logged at WARNING twice: {steps}"
 
 
 # --- retrieval and tool instrumentors ------------------------------------------------------

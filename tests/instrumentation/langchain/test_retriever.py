@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +22,8 @@ from tripwire import semconv
 from tripwire.instrumentation.chromadb import ChromaInstrumentor
 from tripwire.instrumentation.langchain import LangChainInstrumentor
 from tripwire.testing.fixtures import find_span, get_metric_points
+
+INSTRUMENTOR = LangChainInstrumentor  # installed by the ``instrumented`` fixture (../conftest.py)
 
 VECTORS = {"refund": [1.0, 0.0], "ship": [0.0, 1.0], "return": [0.7, 0.7]}
 
@@ -69,14 +70,6 @@ class ChromaRetriever(BaseRetriever):
         res = self.collection.query(query_embeddings=[vector], n_results=self.k)
         return [Document(id=i, page_content=d, metadata={"distance": s})
                 for i, d, s in zip(res["ids"][0], res["documents"][0], res["distances"][0])]
-
-
-@pytest.fixture
-def instrumented(tracer_provider: Any, meter_provider: Any) -> Iterator[LangChainInstrumentor]:
-    inst = LangChainInstrumentor()
-    inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield inst
-    inst.uninstrument()
 
 
 def _store() -> InMemoryVectorStore:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,8 @@ from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 from tripwire import semconv  # noqa: E402
 from tripwire.instrumentation.chromadb import ChromaInstrumentor  # noqa: E402
 from tripwire.testing.fixtures import find_span, get_metric_points  # noqa: E402
+
+INSTRUMENTOR = ChromaInstrumentor  # installed by the ``instrumented`` fixture (../conftest.py)
 
 DOCS = {
     "refunds": ([1.0, 0.0, 0.0], "Refunds are paid within 14 days.", {"topic": "billing"}),
@@ -38,14 +39,6 @@ def collection(client: Any) -> Any:
     col.add(ids=list(DOCS), embeddings=[v[0] for v in DOCS.values()],
             documents=[v[1] for v in DOCS.values()], metadatas=[v[2] for v in DOCS.values()])
     return col
-
-
-@pytest.fixture
-def instrumented(tracer_provider: Any, meter_provider: Any) -> Iterator[ChromaInstrumentor]:
-    inst = ChromaInstrumentor()
-    inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield inst
-    inst.uninstrument()
 
 
 def test_query_span_ids_distances_and_flags(instrumented: Any, collection: Any,

@@ -1,4 +1,4 @@
-"""The Anthropic Messages wire format onto the core, independent of the SDK.
+"""The Anthropic Messages wire format onto the core, independent of any SDK.
 
 One mapping of requests, responses and stream events, read with
 :func:`tripwire._core.fields.get` so that it takes the ``anthropic`` SDK's objects and plain
@@ -16,6 +16,7 @@ from tripwire._core import content
 from tripwire._core.fields import get, given, put_number, string_list
 from tripwire._core.invocation import Result
 from tripwire._core.tools import RequestedToolCall
+from tripwire._core.wire.usage import apply_usage, token_count, usage_counts
 
 REFUSAL = "refusal"
 # stop_reason -> the finish reasons of the GenAI output-message schema (message JSON only;
@@ -28,9 +29,6 @@ _SCHEMA_FINISH = {
     "model_context_window_exceeded": "length",
     "tool_use": "tool_call",
     REFUSAL: "content_filter",
-    # Bedrock Converse's own stop reasons (same vocabulary otherwise)
-    "guardrail_intervened": "content_filter",
-    "content_filtered": "content_filter",
 }
 _SCALARS = (str, bytes, int, float, bool)
 
@@ -184,17 +182,6 @@ def input_message(msg: Any) -> dict[str, Any]:
 
 # --- response -----------------------------------------------------------------------------
 
-def token_count(value: Any) -> int | None:
-    """A token count: an int (not a bool), or its digits as a string (HTTP headers)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def usage_numbers(usage: Any, start_usage: Any = None) -> dict[str, Any]:
     """Anthropic's ``input_tokens`` excludes cache reads and writes; semconv's includes them.
 
@@ -214,23 +201,6 @@ def usage_numbers(usage: Any, start_usage: Any = None) -> dict[str, Any]:
     counts["reasoning_tokens"] = token_count(get(pick("output_tokens_details"),
                                                 "thinking_tokens"))
     return counts
-
-
-def usage_counts(fresh_input: Any, output: Any, cache_read: Any,
-                 cache_write: Any) -> dict[str, Any]:
-    """:class:`Result` token fields from counts that, as Anthropic's and Bedrock's do, leave
-    the cache reads and writes out of the input (semconv's input count includes them)."""
-    fresh, read, write = token_count(fresh_input), token_count(cache_read), token_count(cache_write)
-    return {"input_tokens": None if fresh is None else fresh + (read or 0) + (write or 0),
-            "output_tokens": token_count(output), "cache_read_tokens": read,
-            "cache_creation_tokens": write}
-
-
-def apply_usage(result: Result, counts: dict[str, Any]) -> None:
-    """Set the counts that are known; the others keep what ``result`` holds."""
-    for key, value in counts.items():
-        if value is not None:
-            setattr(result, key, value)
 
 
 def stop_details(obj: Any) -> Any:

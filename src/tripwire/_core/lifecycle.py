@@ -1,0 +1,190 @@
+"""The lifecycle of every span tripwire makes, and the one wrapper that drives it.
+
+:class:`LiveSpan` owns one span from start to end: it starts it, makes it current while the
+wrapped call runs (``with live:``), and ends it exactly once whatever path the call takes —
+the first of :meth:`~LiveSpan.finish` / :meth:`~LiveSpan.fail` wins, across threads and
+stream finalizers. LLM calls (``invocation.LLMCall``) and retrieval / tool executions
+(``operations.OperationSpan``) only add what they record: attributes, metrics, content.
+
+:func:`span_wrapper` is the one wrapt wrapper, sync or async. A :class:`CallSpans` says how one
+kind of call starts its span and completes it; everything else is here once: the
+``suppress_instrumentation()`` check, the pass-through of calls that get no span, making the
+span current, failing it with the call's exception, and handing the call's result and
+exceptions back untouched.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from tripwire import semconv
+from tripwire._core.guard import guard, log_failure
+
+# The wrapt wrapper signature: (wrapped, instance, args, kwargs) -> what the call returns.
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+R = TypeVar("R")  # what a call's outcome is read into (Result, OperationResult)
+S = TypeVar("S", bound="LiveSpan[Any]")
+
+
+class LiveSpan(ABC, Generic[R]):
+    """One started span until it ends; subclasses record the outcome in :meth:`_record_end`."""
+
+    __slots__ = ("_end_lock", "_ended", "_token", "span")
+
+    def __init__(self, tracer: trace.Tracer, name: str, kind: SpanKind,
+                 attributes: Mapping[str, Any]) -> None:
+        self._ended = False
+        self._end_lock = threading.Lock()
+        self._token: object = None
+        self.span = tracer.start_span(name, kind=kind, attributes=attributes)
+
+    @classmethod
+    def try_start(cls: type[S], *args: Any) -> S | None:
+        """``cls(*args)``, or None when starting it failed (logged; the call runs untraced)."""
+        try:
+            return cls(*args)
+        except Exception:
+            log_failure(cls.__name__ + " start")
+            return None
+
+    # --- context: current only while the wrapped call runs ---------------------------------
+    def _context(self, ctx: Context) -> Context:
+        """The context the wrapped call runs in; subclasses add their own markers."""
+        return ctx
+
+    def activate(self) -> object:
+        """Make the span current; the token is for :meth:`deactivate`."""
+        return otel_context.attach(self._context(trace.set_span_in_context(self.span)))
+
+    @staticmethod
+    def deactivate(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    # ``with live:`` around the wrapped call (activate/deactivate inlined: every call runs it)
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(self._context(trace.set_span_in_context(self.span)))
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if exc is not None:
+            self.fail(exc)
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        return False  # the call's exception reaches the caller untouched
+
+    # --- the end ------------------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def _claim_end(self) -> bool:
+        with self._end_lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
+    def finish(self, result: R | None = None) -> None:
+        """End the span with the call's outcome (``None``: it could not be read)."""
+        if self._claim_end():
+            self._end(result, None)
+
+    def fail(self, exc: BaseException, result: R | None = None) -> None:
+        """End the span as failed by ``exc``; ``result``: what was received before it."""
+        if self._claim_end():
+            self._end(result, exc)
+
+    def _end(self, result: R | None, exc: BaseException | None) -> None:
+        try:
+            error_type = None if exc is None else self.error_type_of(exc)
+            self._record_end(result, error_type)
+            if exc is not None:
+                with guard("error attributes"):
+                    self.span.set_attribute(semconv.ERROR_TYPE, error_type)  # type: ignore[arg-type]
+                    self.span.set_status(
+                        Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
+        finally:
+            # The span is ended before the processors run; a processor that raises (e.g. the
+            # one an EnrichingSpanProcessor wraps) must not replace the app's result or error.
+            with guard("span processors"):
+                self.span.end()
+
+    def error_type_of(self, exc: BaseException) -> str:
+        """``error.type`` for ``exc``: its class name, as the official instrumentations do."""
+        return type(exc).__qualname__
+
+    @abstractmethod
+    def _record_end(self, result: R | None, error_type: str | None) -> None:
+        """Record the outcome (attributes, metrics) before the span ends; each step guarded,
+        never raises."""
+
+
+class CallSpans(Protocol[S]):
+    """How one kind of call gets its span. Neither method raises (telemetry failures are
+    logged), except a pre-call check that refuses the call on purpose (``BudgetExceededError``)."""
+
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> S | None:
+        """The started span, or None: the call passes through untouched (not one of ours,
+        nested in the same operation, or its mapping failed)."""
+
+    def complete(self, live: S, result: Any) -> Any:
+        """End ``live`` from the call's result; what the caller gets (the result itself, or a
+        proxy of a stream that ends the span when consumed)."""
+
+
+T = TypeVar("T")  # an instrumentor's telemetry (tracer, instruments)
+M = TypeVar("M")  # how one method maps onto the core (CallMapping, OperationMapping)
+
+
+class MappedSpans(Generic[T, M]):
+    """The usual :class:`CallSpans`: one wrapped method's mapping and its instrumentor's
+    telemetry; subclasses implement ``start`` and ``complete``."""
+
+    __slots__ = ("mapping", "telemetry")
+
+    def __init__(self, telemetry: T, mapping: M) -> None:
+        self.telemetry = telemetry
+        self.mapping = mapping
+
+
+def span_wrapper(spans: CallSpans[Any], is_async: bool) -> Wrapper:
+    """A wrapt wrapper for a sync or an async callable (the same steps; one awaits)."""
+    start, complete = spans.start, spans.complete
+    if is_async:
+
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any,
+                                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            live = start(instance, args, kwargs) if is_instrumentation_enabled() else None
+            if live is None:
+                return await wrapped(*args, **kwargs)
+            with live:
+                result = await wrapped(*args, **kwargs)
+            return complete(live, result)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+        live = start(instance, args, kwargs) if is_instrumentation_enabled() else None
+        if live is None:
+            return wrapped(*args, **kwargs)
+        with live:
+            result = wrapped(*args, **kwargs)
+        return complete(live, result)
+
+    return sync_wrapper
+
+
+def is_async_callable(fn: Any) -> bool:
+    """Whether ``fn`` (possibly already wrapped) is a coroutine function: decided once, when
+    it is wrapped."""
+    return inspect.iscoroutinefunction(inspect.unwrap(fn))

@@ -1,0 +1,112 @@
+"""``benchmarks/bench.py --check``: the targets table in docs/performance.md and the
+comparison with given figures (nothing here is timed)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+TABLE = """\
+Some prose.
+
+<!-- bench-targets:begin (read by benchmarks/targets.py) -->
+| target | limit | figure |
+|---|---|---|
+| per call | ≤ 60 µs | `/isolated/variants/tripwire+enrich/chat/added_us` |
+| per chunk | ≤ 2 µs | `/overhead/variants/tripwire+enrich/stream200/added_us_per_chunk` |
+| per span | ≤ 10.5 µs | `/enrichment/processor_alone/us_per_span` |
+<!-- bench-targets:end -->
+
+| an unrelated | table |
+|---|---|
+| x | y |
+"""
+
+
+@pytest.fixture(scope="module")
+def targets() -> ModuleType:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCHMARKS))
+        return importlib.import_module("targets")
+
+
+def _stats(median: float) -> dict[str, float]:
+    return {"median": median, "p10": median * 0.9, "p90": median * 1.2}
+
+
+def _result(call: float, chunk: float, span: float) -> dict[str, Any]:
+    return {
+        "isolated": {"floor_us": _stats(40.0),
+                     "variants": {"tripwire+enrich": {"chat": {"added_us": _stats(call)}}}},
+        "overhead": {"floor_us": _stats(50.0), "variants": {"tripwire+enrich": {
+            "stream200": {"added_us_per_chunk": _stats(chunk)}}}},
+        "enrichment": {"processor_alone": {"us_per_span": _stats(span)}},
+    }
+
+
+def test_parse_reads_only_the_marked_table(targets: ModuleType) -> None:
+    parsed = targets.parse(TABLE)
+    assert [(t.label, t.limit_us) for t in parsed] == [
+        ("per call", 60.0), ("per chunk", 2.0), ("per span", 10.5)]
+    assert parsed[0].path == ("isolated", "variants", "tripwire+enrich", "chat", "added_us")
+
+
+def test_the_docs_table_parses_and_points_into_known_sections(targets: ModuleType) -> None:
+    parsed = targets.load()
+    assert parsed
+    sections = {"imports", "overhead", "isolated", "enrichment", "memory"}
+    assert {t.path[0] for t in parsed} <= sections
+
+
+@pytest.mark.parametrize("bad", [
+    TABLE.replace("<!-- bench-targets:end -->", ""),
+    TABLE.replace("≤ 60 µs", "60 µs"),
+    TABLE.replace("≤ 2 µs", "≤ 2 ms"),
+    TABLE.replace("`/isolated/variants/tripwire+enrich/chat/added_us`", "isolated.chat"),
+    TABLE.replace("| per span | ≤ 10.5 µs |", "| per span |"),
+    TABLE.split("| per call")[0] + "<!-- bench-targets:end -->\n",
+])
+def test_a_malformed_table_is_an_error(targets: ModuleType, bad: str) -> None:
+    with pytest.raises(targets.TargetsError):
+        targets.parse(bad)
+
+
+def test_met_missed_and_the_limit_itself(targets: ModuleType) -> None:
+    rows = targets.evaluate(targets.parse(TABLE), _result(call=60.0, chunk=2.01, span=3.0))
+    assert [row["status"] for row in rows] == ["met", "missed", "met"]
+    assert [row["target"] for row in targets.failed(rows)] == ["per chunk"]
+    assert rows[1]["measured_us"] == _stats(2.01)
+
+
+def test_floors_come_from_the_same_section_else_overhead(targets: ModuleType) -> None:
+    rows = targets.evaluate(targets.parse(TABLE), _result(call=80.0, chunk=1.0, span=25.0))
+    assert [row["in_floors"] for row in rows] == [2.0, 0.02, 0.5]
+
+
+def test_a_section_not_run_does_not_fail_but_a_missing_figure_does(
+        targets: ModuleType) -> None:
+    result = _result(call=10.0, chunk=1.0, span=3.0)
+    del result["enrichment"]
+    result["overhead"]["variants"]["tripwire+enrich"] = {}
+    rows = targets.evaluate(targets.parse(TABLE), result)
+    assert [row["status"] for row in rows] == ["met", "missing", "not run"]
+    assert [row["target"] for row in targets.failed(rows)] == ["per chunk"]
+
+
+def test_check_output_lists_every_target(targets: ModuleType,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    result = _result(call=70.0, chunk=1.0, span=3.0)
+    del result["enrichment"]
+    targets.print_targets(targets.evaluate(targets.parse(TABLE), result), check=True)
+    out = capsys.readouterr().out
+    verdicts = {line.split(" ≤ ")[0].strip(): line.rsplit("  ", 1)[-1]
+                for line in out.splitlines() if " ≤ " in line}
+    assert verdicts == {"per call": "NOT met", "per chunk": "met", "per span": "not run"}
+    assert "70.00 (63.00…84.00)" in out
+    assert "1 met, 1 missed, 1 not run of 3 targets" in out and out.rstrip().endswith("fails")
