@@ -13,7 +13,6 @@ span ends; in ``enforce`` mode instrumentors check the scope before each call.
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.errors import ConfigError
+from tripwire.settings import parse_settings_file
 
 SCOPES = ("trace", "conversation", "user", "feature", "global")
 WINDOWS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -42,15 +42,17 @@ class BudgetRule:
 
 
 class Account:
-    """Spending of one scope: cumulative, or over a rolling window in 60 time buckets."""
+    """Spending of one scope: cumulative, or over a rolling window in 60 time buckets; plus
+    what calls in flight have reserved (``enforce`` mode), by reservation id."""
 
-    __slots__ = ("_buckets", "_lock", "_tokens", "_usd", "window")
+    __slots__ = ("_buckets", "_lock", "_reserved", "_tokens", "_usd", "window")
 
     def __init__(self, window_seconds: float | None = None) -> None:
         self.window = window_seconds
         self._usd = 0.0
         self._tokens = 0
         self._buckets: dict[int, list[float]] = {}
+        self._reserved: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def _bucket(self, now: float) -> int:
@@ -62,30 +64,74 @@ class Account:
         for index in [i for i in self._buckets if i < oldest]:
             del self._buckets[index]
 
+    def _spent(self) -> tuple[float, int]:
+        if self.window is None:
+            return self._usd, self._tokens
+        self._prune(_clock())
+        return (sum(b[0] for b in self._buckets.values()),
+                int(sum(b[1] for b in self._buckets.values())))
+
     def spent(self) -> tuple[float, int]:
         with self._lock:
-            if self.window is None:
-                return self._usd, self._tokens
-            self._prune(_clock())
-            return (sum(b[0] for b in self._buckets.values()),
-                    int(sum(b[1] for b in self._buckets.values())))
+            return self._spent()
+
+    def committed(self) -> tuple[float, int]:
+        """Spent plus reserved by calls in flight."""
+        with self._lock:
+            usd, tokens = self._spent()
+            for r_usd, r_tokens in self._reserved.values():
+                usd += r_usd
+                tokens += r_tokens
+            return usd, tokens
 
     def add(self, usd: float, tokens: int) -> tuple[tuple[float, int], tuple[float, int]]:
         """Record spending; returns (before, after) as (usd, tokens)."""
         with self._lock:
+            return self._add(usd, tokens)
+
+    def _add(self, usd: float, tokens: int) -> tuple[tuple[float, int], tuple[float, int]]:
+        if self.window is None:
+            before = (self._usd, self._tokens)
+            self._usd += usd
+            self._tokens += tokens
+            return before, (self._usd, self._tokens)
+        now = _clock()
+        self._prune(now)
+        b_usd = sum(b[0] for b in self._buckets.values())
+        b_tok = int(sum(b[1] for b in self._buckets.values()))
+        bucket = self._buckets.setdefault(self._bucket(now), [0.0, 0.0])
+        bucket[0] += usd
+        bucket[1] += tokens
+        return (b_usd, b_tok), (b_usd + usd, b_tok + tokens)
+
+    def reserve(self, reservation_id: str, usd: float, tokens: int) -> None:
+        with self._lock:
+            self._reserved[reservation_id] = (usd, tokens)
+
+    def release(self, reservation_id: str) -> bool:
+        """Drop a reservation; False when it was already settled or released."""
+        with self._lock:
+            return self._reserved.pop(reservation_id, None) is not None
+
+    def settle(self, reservation_id: str | None, usd: float,
+               tokens: int) -> tuple[tuple[float, int], tuple[float, int]]:
+        """Drop the reservation (if any) and record the real spending, in one step."""
+        with self._lock:
+            if reservation_id is not None:
+                self._reserved.pop(reservation_id, None)
+            return self._add(usd, tokens)
+
+    @property
+    def live(self) -> bool:
+        """Whether forgetting this account would forget something: a reservation in flight,
+        or spending inside a rolling window."""
+        with self._lock:
+            if self._reserved:
+                return True
             if self.window is None:
-                before = (self._usd, self._tokens)
-                self._usd += usd
-                self._tokens += tokens
-                return before, (self._usd, self._tokens)
-            now = _clock()
-            self._prune(now)
-            b_usd = sum(b[0] for b in self._buckets.values())
-            b_tok = int(sum(b[1] for b in self._buckets.values()))
-            bucket = self._buckets.setdefault(self._bucket(now), [0.0, 0.0])
-            bucket[0] += usd
-            bucket[1] += tokens
-            return (b_usd, b_tok), (b_usd + usd, b_tok + tokens)
+                return False
+            self._prune(_clock())
+            return bool(self._buckets)
 
 
 class BudgetBlock:
@@ -217,13 +263,7 @@ def load_budgets_file(path: str) -> tuple[BudgetRule, ...]:
     """Read a budgets file (JSON, or YAML for ``.yaml``/``.yml``); raises ConfigError."""
     where = f"TRIPWIRE_BUDGETS_FILE ({path})"
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        if path.lower().endswith((".yaml", ".yml")):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = parse_settings_file(path, Path(path).read_text(encoding="utf-8"))
     except Exception as exc:
         raise ConfigError(where, str(exc)[:200], "a readable JSON or YAML file") from None
     return parse_budgets(data, where)

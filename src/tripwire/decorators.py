@@ -52,6 +52,7 @@ from tripwire._core.operations import (
     make_operation_telemetry,
     tool_call_context,
 )
+from tripwire.runtime import get_runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,23 +61,21 @@ _SKIPPED_PARAMS = frozenset({"self", "cls"})
 _QUERY_PARAMS = ("query", "question", "text", "q")
 _TOP_K_PARAMS = ("k", "top_k", "limit", "n_results")
 
-_providers: tuple[TracerProvider | None, MeterProvider | None] = (None, None)
-_telemetry: OperationTelemetry | None = None
-
-
 def configure(tracer_provider: TracerProvider | None = None,
               meter_provider: MeterProvider | None = None) -> None:
-    """Use these providers for decorator spans and metrics (``None``: the global ones)."""
-    global _providers, _telemetry
-    _providers = (tracer_provider, meter_provider)
-    _telemetry = None
+    """Use these providers for decorator spans and metrics (``None``: the global ones).
+    Kept by the process runtime; ``tripwire.testing.reset()`` goes back to the global ones."""
+    runtime = get_runtime()
+    runtime.decorator_providers = (tracer_provider, meter_provider)
+    runtime.decorator_telemetry = None
 
 
 def _get_telemetry() -> OperationTelemetry:
-    global _telemetry
-    telemetry = _telemetry
+    runtime = get_runtime()
+    telemetry: OperationTelemetry | None = runtime.decorator_telemetry
     if telemetry is None:
-        telemetry = _telemetry = make_operation_telemetry(__name__, *_providers)
+        telemetry = runtime.decorator_telemetry = make_operation_telemetry(
+            __name__, *runtime.decorator_providers)
     return telemetry
 
 

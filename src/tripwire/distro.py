@@ -30,7 +30,7 @@ from tripwire.pipeline import (
 logger = logging.getLogger("tripwire")
 
 
-class TripwireConfigurator(OTelSDKConfigurator):  # type: ignore[misc,valid-type]
+class TripwireConfigurator(OTelSDKConfigurator):
     def _configure(self, **kwargs: Any) -> None:
         try:
             install_settings_leniently()

@@ -8,6 +8,7 @@ module only parses and validates; the settings in force are held by the process 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -279,6 +280,16 @@ def load_settings(
             if errors is not None:
                 errors.append(exc)
     return Settings(**values)
+
+
+def parse_settings_file(path: str, text: str) -> Any:
+    """The data in ``text``, read from a file a setting names (budgets, prices): YAML for
+    ``.yaml``/``.yml``, JSON otherwise. Raises what the parser raises."""
+    if path.lower().endswith((".yaml", ".yml")):
+        import yaml
+
+        return yaml.safe_load(text)
+    return json.loads(text)
 
 
 def log_errors(errors: list[ConfigError]) -> None:

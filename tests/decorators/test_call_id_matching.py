@@ -27,7 +27,6 @@ def instrumented(tracer_provider: Any, meter_provider: Any) -> Iterator[None]:
     inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     decorators.configure(tracer_provider=tracer_provider, meter_provider=meter_provider)
     yield
-    decorators.configure()
     inst.uninstrument()
 
 

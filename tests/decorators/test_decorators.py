@@ -20,8 +20,7 @@ from tripwire.testing.fixtures import find_span, get_metric_points, spans_by_nam
 @pytest.fixture(autouse=True)
 def providers(tracer_provider: Any, meter_provider: Any) -> Iterator[None]:
     decorators.configure(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield
-    decorators.configure()
+    yield  # tests/conftest.py's reset gives the decorators the global providers back
 
 
 @tool

@@ -94,7 +94,6 @@ def pipeline() -> Iterator[Pipeline]:
     p = make_pipeline()
     decorators.configure(tracer_provider=p.provider, meter_provider=p.meter_provider)
     yield p
-    decorators.configure()  # decorators keep their providers outside the runtime
     p.provider.shutdown()
 
 

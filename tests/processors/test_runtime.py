@@ -137,3 +137,16 @@ def test_processors_on_their_own_runtime_share_nothing_with_the_process() -> Non
     assert own.processor_count == 1 and own.budget_gate_attached
     assert get_runtime().processor_count == 0 and not get_runtime().budget_gate_attached
     processor.shutdown()
+
+
+def test_decorator_providers_are_kept_by_the_runtime_and_reset() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tripwire import decorators
+
+    provider = TracerProvider()
+    decorators.configure(tracer_provider=provider)
+    assert get_runtime().decorator_providers == (provider, None)
+    reset()
+    assert get_runtime().decorator_providers == (None, None)
+    assert get_runtime().decorator_telemetry is None

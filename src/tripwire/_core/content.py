@@ -7,6 +7,7 @@ content is even serialised by default.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from tripwire._core.redaction import redact
@@ -98,6 +99,12 @@ def _clean(value: Any, settings: Settings) -> Any:
 
 def text_part(content: Any) -> dict[str, Any]:
     return {"type": "text", "content": content}
+
+
+def system_instructions(texts: list[str]) -> Callable[[], list[dict[str, Any]]] | None:
+    """A request's lazy ``gen_ai.system_instructions``: a text part per system text (the
+    same list, read when content is captured); None when there is none."""
+    return (lambda: [text_part(t) for t in texts]) if texts else None
 
 
 def tool_call_part(call_id: str | None, name: str | None, arguments: Any) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-_SENTINELS = frozenset({"NotGiven", "Omit", "_NotGiven", "_Omit"})
+from tripwire._compat import STAINLESS_SENTINEL_TYPES
+
+_SENTINELS = STAINLESS_SENTINEL_TYPES
 # Types that are never a sentinel: skip the name check for them (the hot path).
 _PLAIN = frozenset({str, int, float, bool, list, tuple, dict})
 # type -> is it a Mapping (an ABC check is slow, and fixed per type); bounded.

@@ -23,9 +23,12 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from tripwire import semconv
+from tripwire._compat import STAINLESS_CLIENT_ATTR
 from tripwire._core.fields import server_address_port
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.lifecycle import CallSpans, Wrapper, is_async_callable, span_wrapper
+from tripwire._core.operations import OperationTelemetry, make_operation_telemetry
+from tripwire._core.telemetry import make_telemetry
 
 Wrapped = list[tuple[Any, str]]
 T = TypeVar("T", contravariant=True)  # the telemetry an instrumentor made (tracer, instruments)
@@ -98,16 +101,26 @@ def unwrap_method(owner: Any, name: str) -> None:
 
 
 class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Subclasses set ``instruments`` and implement :meth:`_wrap`."""
+    """Subclasses set ``instruments`` and ``targets``, wrapped by :meth:`_wrap` with the
+    instrumentor's :meth:`_telemetry`; one that wraps more (hooks, helpers) or otherwise
+    overrides :meth:`_wrap`."""
 
     instruments: tuple[str, ...] = ()
+    targets: tuple[Target, ...] = ()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
 
+    def _telemetry(self, kwargs: dict[str, Any]) -> Any:
+        """The tracer and instruments for instrument()'s providers, scoped by the
+        instrumentor's module: an LLM instrumentor's :class:`Telemetry` (an operation
+        instrumentor's, :class:`OperationInstrumentor`)."""
+        return make_telemetry(
+            type(self).__module__, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+
     def _wrap(self, **kwargs: Any) -> Wrapped:
         """Wrap the library's methods; return every (owner, attribute) wrapped."""
-        raise NotImplementedError
+        return wrap_targets(self.targets, self._telemetry(kwargs))
 
     def _instrument(self, **kwargs: Any) -> None:
         self._wrapped = self._wrap(**kwargs)
@@ -116,6 +129,14 @@ class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for owner, name in self.__dict__.pop("_wrapped", []):
             with guard("uninstrument " + getattr(owner, "__name__", "?") + "." + name):
                 unwrap_method(owner, name)
+
+
+class OperationInstrumentor(TripwireInstrumentor):
+    """An instrumentor of retrieval and tool operations (vector stores, tool calls)."""
+
+    def _telemetry(self, kwargs: dict[str, Any]) -> OperationTelemetry:
+        return make_operation_telemetry(
+            type(self).__module__, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
 
 
 ClientInfo = tuple[str, dict[str, Any]]  # provider name, server attributes
@@ -127,7 +148,7 @@ class ClientInfos:
     with its ``base_url``; other SDKs name their client attribute and base URL."""
 
     def __init__(self, default: str, provider_for: Callable[[Any, str | None], str], *,
-                 client_attr: str = "_client",
+                 client_attr: str = STAINLESS_CLIENT_ATTR,
                  base_url: Callable[[Any], Any] = lambda c: getattr(c, "base_url", "")) -> None:
         self._default = default
         self._provider_for = provider_for

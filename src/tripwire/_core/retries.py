@@ -11,12 +11,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tripwire._compat import STAINLESS_RETRY_METHOD, stainless_api_clients
 from tripwire._core.guard import guard
-from tripwire._core.instrumentor import resolve
+from tripwire._core.instrumentor import hook_method
 from tripwire._core.invocation import current_call
-from tripwire._core.wrapping import hook_method
 
-RETRY_METHOD = "_sleep_for_retry"
+RETRY_METHOD = STAINLESS_RETRY_METHOD
 
 
 def _note_retry(kwargs: dict[str, Any]) -> None:
@@ -48,8 +48,7 @@ def hook_retries(package: str) -> list[tuple[Any, str]]:
     """Hook the retry loop of a Stainless SDK's base clients (``{package}._base_client``,
     sync and async); what was wrapped, for uninstrument()."""
     wrapped = []
-    for class_name in ("SyncAPIClient", "AsyncAPIClient"):
-        owner = resolve(f"{package}._base_client", class_name)
+    for owner in stainless_api_clients(package):
         if hook_method(owner, RETRY_METHOD, _sync_hook, _async_hook):
             wrapped.append((owner, RETRY_METHOD))
     return wrapped

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tripwire._compat import STAINLESS_RAW_RESPONSE_TYPES, helper_raw_stream
 from tripwire._core.fields import given
 from tripwire._core.stream import close_proxied
 
 # LegacyAPIResponse (openai/anthropic 1.x ``with_raw_response``, body read);
 # (Async)APIResponse (``with_raw_response`` with the body read, or ``with_streaming_response``
 # with the body unread).
-_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+_RAW_TYPES = STAINLESS_RAW_RESPONSE_TYPES
 
 
 def is_raw(result: Any) -> bool:
@@ -50,14 +51,14 @@ def helper_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     try:
         return wrapped(*args, **kwargs)
     finally:
-        close_proxied(getattr(instance, "_raw_stream", None))
+        close_proxied(helper_raw_stream(instance))
 
 
 async def helper_aclose(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     try:
         return await wrapped(*args, **kwargs)
     finally:
-        pending = close_proxied(getattr(instance, "_raw_stream", None))
+        pending = close_proxied(helper_raw_stream(instance))
         if pending is not None:
             await pending
 

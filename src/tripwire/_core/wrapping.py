@@ -18,8 +18,6 @@ from opentelemetry import context as otel_context
 from tripwire._core.guard import log_failure
 
 # Re-exported for the modules that still import them from here (retries, anthropic).
-from tripwire._core.instrumentor import hook_method as hook_method
-from tripwire._core.instrumentor import wrap_method as wrap_method
 from tripwire._core.invocation import LLMCall, Request, Result, in_llm_call
 from tripwire._core.lifecycle import MappedSpans, Wrapper, span_wrapper
 from tripwire._core.precall import PreCallInfo

@@ -13,7 +13,6 @@ input count excludes the cache (cache > input) is read as exclusive and added up
 from __future__ import annotations
 
 import fnmatch
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tripwire._compat import (
 )
 from tripwire._core.memo import IdentityCache, by_identity
 from tripwire.errors import ConfigError
+from tripwire.settings import parse_settings_file
 
 # gen_ai.provider.name -> genai-prices provider ids to try, in order.
 PROVIDER_IDS: dict[str, tuple[str, ...]] = {
@@ -243,12 +243,7 @@ def load_overlay(path: str) -> tuple[OverlayEntry, ...]:
     where = f"TRIPWIRE_PRICES_FILE ({path})"
     text = Path(path).read_text(encoding="utf-8")
     try:
-        if path.lower().endswith((".yaml", ".yml")):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = parse_settings_file(path, text)
     except Exception as exc:
         raise ConfigError(where, str(exc)[:200], "valid JSON or YAML") from None
     models = data.get("models") if isinstance(data, dict) else None

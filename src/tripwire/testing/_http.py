@@ -8,6 +8,7 @@ per request) to script sequences such as "429, then 200".
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import sys
 import threading
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -91,6 +92,23 @@ class _QuietHTTPServer(ThreadingHTTPServer):
 AnyReply = Reply | StreamReply
 ReplyFactory = Callable[[RecordedRequest], AnyReply]
 
+_ReplyT = TypeVar("_ReplyT", bound=AnyReply)
+_ServerT = TypeVar("_ServerT", bound="FakeServer")
+
+
+def overlay(table: dict[str, str]) -> collections.ChainMap[str, str]:
+    """A per-server view of a class-level model table: writes land in the instance's own
+    dict, reads fall through to the (live) class table."""
+    return collections.ChainMap({}, table)
+
+
+def refresh_header(reply: _ReplyT, name: str, new_value: Callable[[], str]) -> _ReplyT:
+    """``reply`` with a fresh ``name`` header when it carries one: a static reply object may
+    be queued more than once, and each sending must get its own request id."""
+    if name not in reply.headers:
+        return reply
+    return dataclasses.replace(reply, headers={**reply.headers, name: new_value()})
+
 
 class FakeServer:
     """Base of the fake provider servers. Use as a context manager or call start()/stop()."""
@@ -103,7 +121,9 @@ class FakeServer:
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
-    def start(self) -> FakeServer:
+    # Annotated with a type variable so that ``FakeOpenAIServer().start()`` (and ``with``)
+    # is typed as the subclass without each fake overriding these.
+    def start(self: _ServerT) -> _ServerT:
         handler = _make_handler(self)
         self._httpd = _QuietHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -120,7 +140,7 @@ class FakeServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self: _ServerT) -> _ServerT:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -172,6 +192,25 @@ class FakeServer:
         """Turn a queued item into a reply; subclasses may give their own reply specs access
         to server state (e.g. the model snapshot table) here."""
         return queued(request) if callable(queued) else queued
+
+
+class SnapshotModelServer(FakeServer):
+    """A fake whose responses report a dated snapshot for a requested model alias.
+
+    ``MODEL_SNAPSHOTS`` (each subclass defines its own) maps aliases to snapshots; change one
+    server with ``server.model_snapshots[alias] = snapshot`` (instance-level overrides on top
+    of the class table) or every server by patching the class table.
+    """
+
+    MODEL_SNAPSHOTS: ClassVar[dict[str, str]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_snapshots: collections.ChainMap[str, str] = overlay(type(self).MODEL_SNAPSHOTS)
+
+    def resolve_model(self, requested: str) -> str:
+        """The model name a response reports for ``requested``."""
+        return self.model_snapshots.get(requested, requested)
 
 
 def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:

@@ -22,26 +22,24 @@ Token counts are fixed by the builder (``usage=AnthropicUsage(...)``, default
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import itertools
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tripwire.testing._http import (
     AnyReply,
-    FakeServer,
     RecordedRequest,
     Reply,
     ReplyFactory,
+    SnapshotModelServer,
     StreamReply,
     json_reply,
+    refresh_header,
     sse_event,
 )
+from tripwire.testing._wire import WORD_RE, PrefixedIds, split_json
 
 if TYPE_CHECKING:
     import anthropic
@@ -62,11 +60,7 @@ __all__ = [
     "resolve_anthropic_model",
 ]
 
-_ids = itertools.count(1)
-
-
-def _next_id(prefix: str) -> str:
-    return f"{prefix}_fake{next(_ids):08d}"
+_next_id = PrefixedIds()
 
 
 # --- content blocks (wire JSON) ---------------------------------------------------------
@@ -122,17 +116,9 @@ def resolve_anthropic_model(requested: str | None,
     return FakeAnthropicServer.MODEL_SNAPSHOTS.get(requested, requested)
 
 
-_TOKEN_RE = re.compile(r"\s*\S+\s*|\s+")
-
-
 def _split_text(text: str) -> list[str]:
     """Word-sized deltas, as the API streams them (at least one, possibly empty)."""
-    return _TOKEN_RE.findall(text) or [""]
-
-
-def _split_json(raw: str, pieces: int = 3) -> list[str]:
-    size = max(1, math.ceil(len(raw) / pieces))
-    return [raw[i : i + size] for i in range(0, len(raw), size)]
+    return WORD_RE.findall(text) or [""]
 
 
 class AnthropicMessage:
@@ -285,7 +271,7 @@ def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str
         start = {**block, "input": {}}
         raw = json.dumps(block.get("input", {}))
         deltas = [{"type": "input_json_delta", "partial_json": ""}]
-        deltas += [{"type": "input_json_delta", "partial_json": p} for p in _split_json(raw)]
+        deltas += [{"type": "input_json_delta", "partial_json": p} for p in split_json(raw)]
     elif kind == "thinking":
         start = {**block, "thinking": "", "signature": ""}
         deltas = [{"type": "thinking_delta", "thinking": p} for p in _split_text(block["thinking"])]
@@ -388,7 +374,7 @@ def anthropic_overloaded(message: str = "Overloaded", *, retry_after: float | No
     return anthropic_error(529, "overloaded_error", message, retry_after=retry_after)
 
 
-class FakeAnthropicServer(FakeServer):
+class FakeAnthropicServer(SnapshotModelServer):
     """Fake ``api.anthropic.com``: ``POST /v1/messages`` (JSON and SSE).
 
     Point the SDK at it with ``anthropic.Anthropic(api_key="test", base_url=server.url)``
@@ -412,19 +398,6 @@ class FakeAnthropicServer(FakeServer):
         "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
     }
 
-    def __init__(self) -> None:
-        super().__init__()
-        # Writes land in the instance dict; reads fall through to the (live) class table.
-        self.model_snapshots: collections.ChainMap[str, str] = collections.ChainMap(
-            {}, type(self).MODEL_SNAPSHOTS)
-
-    def start(self) -> FakeAnthropicServer:
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeAnthropicServer:
-        return self.start()
-
     def client(self, *, max_retries: int = 0, api_key: str = "test-key",
                **kwargs: Any) -> anthropic.Anthropic:
         """A sync ``anthropic.Anthropic`` for this server (``max_retries=0`` unless given)."""
@@ -441,20 +414,12 @@ class FakeAnthropicServer(FakeServer):
         return anthropic.AsyncAnthropic(base_url=self.url, api_key=api_key,
                                         max_retries=max_retries, **kwargs)
 
-
-    def resolve_model(self, requested: str) -> str:
-        """The model name a response reports for ``requested``."""
-        return self.model_snapshots.get(requested, requested)
-
     def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest
                       ) -> AnyReply:
         if isinstance(queued, AnthropicMessage):
             return queued.render(request, self)
         reply = super().render_queued(queued, request)
-        if "request-id" in reply.headers:  # static replies may be queued more than once
-            reply = dataclasses.replace(reply, headers={**reply.headers,
-                                                        "request-id": _next_id("req")})
-        return reply
+        return refresh_header(reply, "request-id", lambda: _next_id("req"))
 
     def default_reply(self, request: RecordedRequest) -> AnyReply:
         if request.method == "POST" and request.path.rstrip("/") == "/v1/messages":

@@ -26,10 +26,7 @@ Token counts are fixed by the builder (``usage=BedrockUsage(...)``, default
 from __future__ import annotations
 
 import base64
-import dataclasses
-import itertools
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +43,9 @@ from tripwire.testing._http import (
     ReplyFactory,
     StreamReply,
     json_reply,
+    refresh_header,
 )
+from tripwire.testing._wire import WORD_RE, PrefixedIds, split_json
 from tripwire.testing.anthropic_server import AnthropicMessage, resolve_anthropic_model
 
 if TYPE_CHECKING:
@@ -71,18 +70,13 @@ __all__ = [
     "parse_bedrock_path",
 ]
 
-_ids = itertools.count(1)
+_next_id = PrefixedIds()
 _PATH_RE = re.compile(
     r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|invoke|invoke-with-response-stream)/?$"
 )
-_TOKEN_RE = re.compile(r"\s*\S+\s*|\s+")
 
 DEFAULT_TEXT = "Hello from the fake Bedrock server."
 GUARDRAIL_TEXT = "Sorry, the model cannot answer this question."
-
-
-def _next_id(prefix: str) -> str:
-    return f"{prefix}_fake{next(_ids):08d}"
 
 
 def parse_bedrock_path(path: str) -> tuple[str, str] | None:
@@ -237,25 +231,20 @@ class BedrockConverse:
         return json_reply(self.payload(), headers=headers)
 
 
-def _split_json(raw: str, pieces: int = 3) -> list[str]:
-    size = max(1, math.ceil(len(raw) / pieces))
-    return [raw[i : i + size] for i in range(0, len(raw), size)]
-
-
 def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     events: list[tuple[str, dict[str, Any]]] = []
     deltas: list[dict[str, Any]] = []
     if "text" in block:
-        deltas = [{"text": t} for t in (_TOKEN_RE.findall(block["text"]) or [""])]
+        deltas = [{"text": t} for t in (WORD_RE.findall(block["text"]) or [""])]
     elif "toolUse" in block:
         tool = block["toolUse"]
         events.append(("contentBlockStart", {
             "start": {"toolUse": {"toolUseId": tool["toolUseId"], "name": tool["name"]}},
             "contentBlockIndex": index}))
-        deltas = [{"toolUse": {"input": p}} for p in _split_json(json.dumps(tool["input"]))]
+        deltas = [{"toolUse": {"input": p}} for p in split_json(json.dumps(tool["input"]))]
     elif "reasoningContent" in block:
         reasoning = block["reasoningContent"]["reasoningText"]
-        deltas = [{"reasoningContent": {"text": t}} for t in _TOKEN_RE.findall(reasoning["text"])]
+        deltas = [{"reasoningContent": {"text": t}} for t in WORD_RE.findall(reasoning["text"])]
         if reasoning.get("signature"):
             deltas.append({"reasoningContent": {"signature": reasoning["signature"]}})
     events += [("contentBlockDelta", {"delta": d, "contentBlockIndex": index}) for d in deltas]
@@ -426,13 +415,6 @@ class FakeBedrockServer(FakeServer):
     :attr:`FakeAnthropicServer.MODEL_SNAPSHOTS` (the class table).
     """
 
-    def start(self) -> FakeBedrockServer:
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeBedrockServer:
-        return self.start()
-
     def client(self, *, max_attempts: int = 1, region_name: str = "us-east-1",
                **config: Any) -> BaseClient:
         """A boto3 ``bedrock-runtime`` client for this server with dummy credentials and
@@ -448,14 +430,10 @@ class FakeBedrockServer(FakeServer):
                           **config),
         )
 
-
     def render_queued(self, queued: AnyReply | ReplyFactory, request: RecordedRequest
                       ) -> AnyReply:
         reply = super().render_queued(queued, request)
-        if "x-amzn-requestid" in reply.headers:  # static replies may be queued more than once
-            reply = dataclasses.replace(reply, headers={**reply.headers,
-                                                        "x-amzn-requestid": _next_id("req")})
-        return reply
+        return refresh_header(reply, "x-amzn-requestid", lambda: _next_id("req"))
 
     def default_reply(self, request: RecordedRequest) -> AnyReply:
         route = parse_bedrock_path(request.path)

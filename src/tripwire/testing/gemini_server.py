@@ -39,8 +39,10 @@ from tripwire.testing._http import (
     ReplyFactory,
     StreamReply,
     json_reply,
+    overlay,
     sse_event,
 )
+from tripwire.testing._wire import WORD_RE
 
 if TYPE_CHECKING:
     from google import genai
@@ -145,8 +147,6 @@ class GeminiUsage:
 
 
 DEFAULT_USAGE = GeminiUsage()
-
-_TOKEN_RE = re.compile(r"\s*\S+\s*|\s+")
 
 
 def _safety_ratings(blocked_category: str | None = None) -> list[dict[str, Any]]:
@@ -255,7 +255,7 @@ class GeminiResponse:
         pieces: list[dict[str, Any]] = []
         for part in self.parts:
             if set(part) == {"text"}:
-                pieces += [{"text": t} for t in _TOKEN_RE.findall(part["text"])]
+                pieces += [{"text": t} for t in WORD_RE.findall(part["text"])]
             else:
                 pieces.append(part)
         chunks: list[dict[str, Any]] = []
@@ -370,16 +370,7 @@ class FakeGeminiServer(FakeServer):
 
     def __init__(self) -> None:
         super().__init__()
-        # Writes land in the instance dict; reads fall through to the (live) class table.
-        self.model_versions: collections.ChainMap[str, str] = collections.ChainMap(
-            {}, type(self).MODEL_VERSIONS)
-
-    def start(self) -> FakeGeminiServer:
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeGeminiServer:
-        return self.start()
+        self.model_versions: collections.ChainMap[str, str] = overlay(type(self).MODEL_VERSIONS)
 
     def client(self, *, vertexai: bool = False, api_key: str = "test-key",
                **http_options: Any) -> genai.Client:
@@ -391,7 +382,6 @@ class FakeGeminiServer(FakeServer):
 
         return genai.Client(vertexai=vertexai, api_key=api_key,
                             http_options=types.HttpOptions(base_url=self.url, **http_options))
-
 
     def resolve_model_version(self, requested: str) -> str:
         """The ``modelVersion`` a response reports for ``requested``."""

@@ -28,7 +28,6 @@ Token counts are deterministic so tests can assert exact numbers. Unless a reply
 from __future__ import annotations
 
 import base64
-import collections
 import dataclasses
 import enum
 import hashlib
@@ -44,10 +43,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from tripwire.testing._http import (
     AnyReply,
-    FakeServer,
     RecordedRequest,
     Reply,
     ReplyFactory,
+    SnapshotModelServer,
     StreamReply,
     json_reply,
     sse_event,
@@ -712,7 +711,7 @@ def unauthorized(message: str = "Incorrect API key provided: test-key.") -> Repl
 # --- server ------------------------------------------------------------------------------
 
 
-class FakeOpenAIServer(FakeServer):
+class FakeOpenAIServer(SnapshotModelServer):
     """The OpenAI API (``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``) on
     127.0.0.1. Paths are matched by suffix, so Azure-style deployment URLs work too.
 
@@ -739,18 +738,7 @@ class FakeOpenAIServer(FakeServer):
 
     def __init__(self) -> None:
         super().__init__()
-        # Writes land in the instance dict; reads fall through to the (live) class table.
-        self.model_snapshots: collections.ChainMap[str, str] = collections.ChainMap(
-            {}, type(self).MODEL_SNAPSHOTS)
         self._counter = itertools.count(1)
-
-    def __enter__(self) -> FakeOpenAIServer:
-        self.start()
-        return self
-
-    def start(self) -> FakeOpenAIServer:
-        super().start()
-        return self
 
     # --- addresses and clients ---------------------------------------------------------
     @property
@@ -774,13 +762,7 @@ class FakeOpenAIServer(FakeServer):
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key,
                                   max_retries=max_retries, **kwargs)
 
-    # --- recorded traffic --------------------------------------------------------------
-
     # --- replies -----------------------------------------------------------------------
-    def resolve_model(self, requested: str) -> str:
-        """The model name a response reports for ``requested``."""
-        return self.model_snapshots.get(requested, requested)
-
     def _next_id(self) -> int:
         with self._lock:
             return next(self._counter)

@@ -70,8 +70,7 @@ def describe_request(attrs: dict[str, Any], params: Any, sampling: Any = None) -
         "declared_tools": declared_tools(tools),
         "system_texts": system,
         "input_messages": lambda: [input_message(m) for m in messages],
-        "system_instructions": (lambda: [content.text_part(t) for t in system]) if system
-        else None,
+        "system_instructions": content.system_instructions(system),
         "tool_definitions": (lambda: [tool_definition(t) for t in tools]) if tools else None,
         "prompt_text": lambda: "\n".join([*system, *(_plain_text(get(m, "content"))
                                                      for m in messages)]),

@@ -33,13 +33,13 @@ from tripwire._compat import (
     stream_manager_stream,
 )
 from tripwire._core.guard import guard
-from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
+from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve, wrap_method
 from tripwire._core.invocation import current_call
 from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.stream import StreamProxy
-from tripwire._core.telemetry import Telemetry, make_telemetry
-from tripwire._core.wrapping import CallMapping, Wrapper, make_wrapper, wrap_method
+from tripwire._core.telemetry import Telemetry
+from tripwire._core.wrapping import CallMapping, Wrapper, make_wrapper
 from tripwire.instrumentation.anthropic import messages
 from tripwire.instrumentation.anthropic.package import _instruments
 
@@ -224,9 +224,7 @@ class AnthropicInstrumentor(TripwireInstrumentor):
     instruments = _instruments
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry: Telemetry = make_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
+        telemetry: Telemetry = self._telemetry(kwargs)
         wrapped: Wrapped = []
         done: set[tuple[int, str]] = set()  # a class reachable from two module paths
 

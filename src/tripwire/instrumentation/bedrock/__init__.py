@@ -24,7 +24,7 @@ from tripwire._compat import BOTOCORE_API_CALL, BOTOCORE_NEEDS_RETRY, botocore_n
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import current_call
-from tripwire._core.telemetry import Telemetry, make_telemetry
+from tripwire._core.telemetry import Telemetry
 from tripwire._core.wrapping import Wrapper, make_wrapper
 from tripwire.instrumentation.bedrock import converse, invoke
 from tripwire.instrumentation.bedrock.common import PROVIDER, call_args
@@ -123,9 +123,7 @@ class BedrockInstrumentor(TripwireInstrumentor):
     instruments = _instruments
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
+        telemetry = self._telemetry(kwargs)
         wrapped: Wrapped = []
         hooks: tuple[tuple[tuple[str, str, str], Wrapper], ...] = (
             (BOTOCORE_API_CALL, _Router(telemetry)), (BOTOCORE_NEEDS_RETRY, _retry_hook))

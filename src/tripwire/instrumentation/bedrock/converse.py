@@ -82,8 +82,7 @@ def build_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         declared_tools=declared_tools(tools),
         system_texts=system_texts,
         input_messages=lambda: input_messages(messages),
-        system_instructions=(lambda: [content.text_part(t) for t in system_texts])
-        if system_texts else None,
+        system_instructions=content.system_instructions(system_texts),
         tool_definitions=(lambda: tool_definitions(tools)) if tools else None,
         prompt_text=lambda: "\n".join([*system_texts, *(_plain_text(m) for m in messages)]),
         error_type=error_code,

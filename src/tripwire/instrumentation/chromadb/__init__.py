@@ -21,13 +21,12 @@ from tripwire import semconv
 from tripwire._core.arguments import as_int, bind_arguments
 from tripwire._core.documents import Hit
 from tripwire._core.fields import get
-from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
+from tripwire._core.instrumentor import OperationInstrumentor, Target
 from tripwire._core.operations import (
     FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    make_operation_telemetry,
 )
 from tripwire.instrumentation.chromadb.package import _instruments
 
@@ -120,16 +119,11 @@ _TARGETS: tuple[Target, ...] = (
 )
 
 
-class ChromaInstrumentor(TripwireInstrumentor):
+class ChromaInstrumentor(OperationInstrumentor):
     """Retrieval spans and quality flags for ``chromadb`` collections."""
 
     instruments = _instruments
-
-    def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_operation_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
-        return wrap_targets(_TARGETS, telemetry)
+    targets = _TARGETS
 
 
 __all__ = ["ChromaInstrumentor"]

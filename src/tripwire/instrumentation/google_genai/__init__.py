@@ -16,6 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tripwire import semconv
+from tripwire._compat import (
+    GENAI_ATTEMPT_CLASS,
+    GENAI_ATTEMPT_METHODS,
+    GENAI_ATTEMPT_MODULE,
+    GENAI_HOP_METHOD,
+)
 from tripwire._core.guard import guard
 from tripwire._core.instrumentor import (
     Target,
@@ -23,10 +29,8 @@ from tripwire._core.instrumentor import (
     Wrapped,
     hook_method,
     resolve,
-    wrap_targets,
 )
 from tripwire._core.invocation import LLMCall, current_call
-from tripwire._core.telemetry import make_telemetry
 from tripwire.instrumentation.google_genai import embeddings, generate
 from tripwire.instrumentation.google_genai.package import _instruments
 
@@ -40,13 +44,14 @@ _TARGETS: tuple[Target, ...] = (
     (_MODULE, "Models", "embed_content", embeddings.MAPPING),
     (_MODULE, "AsyncModels", "embed_content", embeddings.MAPPING),
 )
+
 # The private method behind every HTTP request of generate_content: automatic function
 # calling and automatic continuation call it several times inside one public call.
-_HOP_METHOD = "_generate_content"
+_HOP_METHOD = GENAI_HOP_METHOD
 # One HTTP attempt; the SDK's retry loop (tenacity, with HttpOptions.retry_options) calls it
 # once per attempt, so an attempt after a failed one is a retry.
-_ATTEMPT_MODULE = "google.genai._api_client"
-_ATTEMPT_METHODS = ("_request_once", "_async_request_once")
+_ATTEMPT_MODULE = GENAI_ATTEMPT_MODULE
+_ATTEMPT_METHODS = GENAI_ATTEMPT_METHODS
 
 
 def _note_hop(response: Any) -> None:
@@ -123,17 +128,15 @@ class GoogleGenAIInstrumentor(TripwireInstrumentor):
     """Instruments ``google-genai`` with GenAI semconv spans, metrics and tripwire flags."""
 
     instruments = _instruments
+    targets = _TARGETS
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
-        wrapped: Wrapped = wrap_targets(_TARGETS, telemetry)
+        wrapped = super()._wrap(**kwargs)
         for class_name in ("Models", "AsyncModels"):
             owner = resolve(_MODULE, class_name)
             if hook_method(owner, _HOP_METHOD, _hop_hook, _async_hop_hook):
                 wrapped.append((owner, _HOP_METHOD))
-        api_client = resolve(_ATTEMPT_MODULE, "BaseApiClient")
+        api_client = resolve(_ATTEMPT_MODULE, GENAI_ATTEMPT_CLASS)
         for name in _ATTEMPT_METHODS:
             if hook_method(api_client, name, _attempt_hook, _async_attempt_hook):
                 wrapped.append((api_client, name))

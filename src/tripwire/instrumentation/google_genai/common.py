@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tripwire import semconv
+from tripwire._compat import GENAI_CLIENT_ATTR, genai_http_options
 from tripwire._core import content
 from tripwire._core.fields import get, is_mapping
 from tripwire._core.instrumentor import ClientInfos
@@ -23,8 +24,8 @@ def _provider_for(api_client: Any, host: str | None) -> str:
 
 # Provider (Developer API or Vertex AI) and server of the client behind a Models module.
 client_info = ClientInfos(
-    semconv.PROVIDER_GCP_GEMINI, _provider_for, client_attr="_api_client",
-    base_url=lambda api_client: get(getattr(api_client, "_http_options", None), "base_url"))
+    semconv.PROVIDER_GCP_GEMINI, _provider_for, client_attr=GENAI_CLIENT_ATTR,
+    base_url=lambda api_client: get(genai_http_options(api_client), "base_url"))
 
 
 def model_id(model: Any) -> str | None:

@@ -169,8 +169,7 @@ def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
         declared_tools=declared_tools(tools),
         system_texts=system_texts,
         input_messages=lambda: input_messages(contents),
-        system_instructions=(lambda: [content.text_part(t) for t in system_texts])
-        if system_texts else None,
+        system_instructions=content.system_instructions(system_texts),
         tool_definitions=(lambda: tool_definitions(tools)) if tools else None,
         prompt_text=lambda: "\n".join(system_texts + texts_of(contents)),
         # The usage of the SDK's internal responses (see _hop_hook) lands here; a stream

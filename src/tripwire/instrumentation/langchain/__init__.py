@@ -30,13 +30,12 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.arguments import as_int
 from tripwire._core.documents import read_documents
-from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
+from tripwire._core.instrumentor import OperationInstrumentor, Target
 from tripwire._core.operations import (
     FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    make_operation_telemetry,
 )
 from tripwire.instrumentation.langchain.package import _instruments
 
@@ -130,16 +129,11 @@ _TARGETS: tuple[Target, ...] = (
 )
 
 
-class LangChainInstrumentor(TripwireInstrumentor):
+class LangChainInstrumentor(OperationInstrumentor):
     """Retrieval and tool spans for every LangChain retriever and tool."""
 
     instruments = _instruments
-
-    def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_operation_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
-        return wrap_targets(_TARGETS, telemetry)
+    targets = _TARGETS
 
 
 __all__ = ["LangChainInstrumentor"]

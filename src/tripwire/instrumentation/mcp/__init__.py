@@ -23,13 +23,12 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core.arguments import bind_arguments
-from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
+from tripwire._core.instrumentor import OperationInstrumentor, Target
 from tripwire._core.operations import (
     FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    make_operation_telemetry,
 )
 from tripwire.instrumentation.mcp.package import _instruments
 
@@ -90,16 +89,11 @@ _TARGETS: tuple[Target, ...] = (
 )
 
 
-class MCPInstrumentor(TripwireInstrumentor):
+class MCPInstrumentor(OperationInstrumentor):
     """Tool spans for MCP client tool calls."""
 
     instruments = _instruments
-
-    def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_operation_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
-        return wrap_targets(_TARGETS, telemetry)
+    targets = _TARGETS
 
 
 __all__ = ["MCPInstrumentor"]

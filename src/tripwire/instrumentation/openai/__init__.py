@@ -16,10 +16,10 @@ from typing import Any
 
 import wrapt
 
-from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, resolve, wrap_targets
+from tripwire._compat import OPENAI_HELPER_STREAMS
+from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
-from tripwire._core.telemetry import make_telemetry
 from tripwire.instrumentation.openai import chat, embeddings, responses
 from tripwire.instrumentation.openai.package import _instruments
 
@@ -36,27 +36,19 @@ _TARGETS: tuple[Target, ...] = (
     ("openai.resources.embeddings", "Embeddings", "create", embeddings.MAPPING),
     ("openai.resources.embeddings", "AsyncEmbeddings", "create", embeddings.MAPPING),
 )
-# The SDK's stream helpers close the HTTP response, not the stream we handed them; make
-# their close() end our span too (their iteration already goes through our proxy).
-_HELPER_STREAMS: tuple[tuple[str, str], ...] = (
-    ("openai.lib.streaming.chat._completions", "ChatCompletionStream"),
-    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream"),
-    ("openai.lib.streaming.responses._responses", "ResponseStream"),
-    ("openai.lib.streaming.responses._responses", "AsyncResponseStream"),
-)
 
 
 class OpenAIInstrumentor(TripwireInstrumentor):
     """Instruments the ``openai`` SDK with GenAI semconv spans, metrics and tripwire flags."""
 
     instruments = _instruments
+    targets = _TARGETS
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
-        wrapped: Wrapped = wrap_targets(_TARGETS, telemetry)
-        for module, class_name in _HELPER_STREAMS:
+        wrapped = super()._wrap(**kwargs)
+        # The SDK's stream helpers close the HTTP response, not the stream we handed them;
+        # make their close() end our span too (their iteration already goes through our proxy).
+        for module, class_name in OPENAI_HELPER_STREAMS:
             owner = resolve(module, class_name)
             if owner is not None:
                 is_async = class_name.startswith("Async")

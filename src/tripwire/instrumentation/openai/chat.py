@@ -8,10 +8,11 @@ from tripwire import semconv
 from tripwire._core import content
 from tripwire._core.fields import get, given, put_number, sequence, string_list
 from tripwire._core.invocation import Request, Result
-from tripwire._core.stainless import is_stream_result, stream_requested, unwrap_raw
+from tripwire._core.stainless import is_stream_result, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
+    chat_request,
     start_attributes,
     usage_numbers,
 )
@@ -45,17 +46,11 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
     messages = sequence(kwargs.get("messages"))
     tools = sequence(kwargs.get("tools"))
-    return Request(
-        operation=semconv.OP_CHAT,
-        provider=provider,
-        model=kwargs.get("model") if given(kwargs.get("model")) else None,
-        attributes=attrs,
-        stream=stream_requested(kwargs),
-        declared_tools=declared_tools(tools),
+    return chat_request(
+        provider, attrs, kwargs, tools, declared_tools(tools),
         system_texts=[_text_of(get(m, "content")) for m in messages
                       if get(m, "role") in _SYSTEM_ROLES],
         input_messages=lambda: [_input_message(m) for m in messages],
-        tool_definitions=(lambda: tools) if tools else None,
         prompt_text=lambda: "\n".join(_text_of(get(m, "content")) for m in messages),
     )
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import get
+from tripwire._core.fields import get, given
 from tripwire._core.instrumentor import ClientInfos
+from tripwire._core.invocation import Lazy, Request
+from tripwire._core.stainless import stream_requested
 
 # OpenAI-compatible hosts with a well-known gen_ai.provider.name. Unknown hosts (vLLM,
 # Ollama, gateways) report `openai`, the protocol spoken; server.address tells them apart.
@@ -47,6 +49,27 @@ client_info = ClientInfos(semconv.PROVIDER_OPENAI, provider_for)
 
 
 start_attributes = client_info.start
+
+
+def chat_request(provider: str, attrs: dict[str, Any], kwargs: dict[str, Any], tools: list[Any],
+                 declared: dict[str, Any] | None, *, system_texts: list[str],
+                 input_messages: Lazy, prompt_text: Lazy,
+                 system_instructions: Lazy | None = None) -> Request:
+    """The ``Request`` of a chat call (Chat Completions, Responses): model, stream flag and
+    tools read the same way from the ``create`` arguments; the API's own parts given."""
+    return Request(
+        operation=semconv.OP_CHAT,
+        provider=provider,
+        model=kwargs.get("model") if given(kwargs.get("model")) else None,
+        attributes=attrs,
+        stream=stream_requested(kwargs),
+        declared_tools=declared,
+        system_texts=system_texts,
+        input_messages=input_messages,
+        system_instructions=system_instructions,
+        tool_definitions=(lambda: tools) if tools else None,
+        prompt_text=prompt_text,
+    )
 
 
 def usage_numbers(usage: Any, input_key: str, output_key: str, input_details: str,

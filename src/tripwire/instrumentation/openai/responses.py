@@ -8,10 +8,11 @@ from tripwire import semconv
 from tripwire._core import content
 from tripwire._core.fields import get, given, put, put_number, sequence
 from tripwire._core.invocation import Request, Result
-from tripwire._core.stainless import is_stream_result, stream_requested, unwrap_raw
+from tripwire._core.stainless import is_stream_result, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
+    chat_request,
     start_attributes,
     usage_numbers,
 )
@@ -42,17 +43,12 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         items = sequence(items)  # a generator must reach the SDK unconsumed
     tools = sequence(kwargs.get("tools"))
     system = instructions if isinstance(instructions, str) and instructions else None
-    return Request(
-        operation=semconv.OP_CHAT,
-        provider=provider,
-        model=kwargs.get("model") if given(kwargs.get("model")) else None,
-        attributes=attrs,
-        stream=stream_requested(kwargs),
-        declared_tools=declared_tools(tools),
-        system_texts=[system] if system else [],
+    system_texts = [system] if system else []
+    return chat_request(
+        provider, attrs, kwargs, tools, declared_tools(tools),
+        system_texts=system_texts,
         input_messages=lambda: _input_messages(items),
-        system_instructions=(lambda: [content.text_part(system)]) if system else None,
-        tool_definitions=(lambda: tools) if tools else None,
+        system_instructions=content.system_instructions(system_texts),
         prompt_text=lambda: (system or "") + "\n" + _plain_text(items),
     )
 

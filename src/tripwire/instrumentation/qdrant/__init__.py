@@ -24,13 +24,12 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.arguments import as_int, bind_arguments
 from tripwire._core.documents import Hit
-from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, wrap_targets
+from tripwire._core.instrumentor import OperationInstrumentor, Target, Wrapped, wrap_targets
 from tripwire._core.operations import (
     FunctionMapping,
     Operation,
     OperationMapping,
     OperationResult,
-    make_operation_telemetry,
 )
 from tripwire.instrumentation.qdrant.package import _instruments
 
@@ -105,7 +104,7 @@ def _targets(distance_collections: frozenset[str]) -> tuple[Target, ...]:
     )
 
 
-class QdrantInstrumentor(TripwireInstrumentor):
+class QdrantInstrumentor(OperationInstrumentor):
     """Retrieval spans and quality flags for ``qdrant-client``.
 
     ``instrument(distance_collections=[...])`` names collections whose scores are distances
@@ -115,11 +114,8 @@ class QdrantInstrumentor(TripwireInstrumentor):
     instruments = _instruments
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
-        telemetry = make_operation_telemetry(
-            __name__, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
-        )
         names: Iterable[str] = kwargs.get("distance_collections") or ()
-        return wrap_targets(_targets(frozenset(names)), telemetry)
+        return wrap_targets(_targets(frozenset(names)), self._telemetry(kwargs))
 
 
 __all__ = ["QdrantInstrumentor"]
