@@ -41,3 +41,20 @@ class BudgetExceededError(TripwireError):
             f"budget {budget!r} exhausted: spent {spent:g} of {limit:g} {unit}"
             + (f" (scope {scope})" if scope else "")
         )
+
+
+class BudgetStoreUnavailableError(BudgetExceededError):
+    """Raised before an LLM call in ``enforce`` mode when the shared budget store cannot be
+    reached and ``TRIPWIRE_BUDGET_STORE_FAILURE=closed``: no budget can be checked, so the
+    call is refused. Nothing is sent to the provider. A subclass of
+    :class:`BudgetExceededError`, so code that handles refused calls handles this one too."""
+
+    def __init__(self) -> None:
+        TripwireError.__init__(
+            self, "budget store unreachable and TRIPWIRE_BUDGET_STORE_FAILURE=closed: "
+                  "the call is refused")
+        self.budget = ""
+        self.limit = 0.0
+        self.spent = 0.0
+        self.unit = "usd"
+        self.scope = ""

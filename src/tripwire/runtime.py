@@ -20,24 +20,35 @@ everything and is meant for tests (``tripwire.testing.reset()``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
+import uuid
 import weakref
 from typing import Any
 
 from tripwire._core.guard import log_failure, reset_failure_log
 from tripwire._core.precall import PreCallInfo
-from tripwire.budgets import BudgetRule
-from tripwire.errors import BudgetExceededError, ConfigError
+from tripwire._core.tokens import count_tokens
+from tripwire.budgets import BudgetRule, active_blocks
+from tripwire.errors import BudgetExceededError, BudgetStoreUnavailableError, ConfigError
 from tripwire.processors.ledger import (
     BudgetLedger,
+    Crossing,
     InMemoryLedger,
-    exhausted_before_call,
+    LedgerUnavailable,
+    Reservation,
+    release_blocks,
+    reserve_blocks,
     rules_from,
+    scopes_before_call,
 )
 from tripwire.processors.metrics import InstrumentRegistry
-from tripwire.processors.prices import PriceBook, load_overlay
-from tripwire.processors.state import ProcessState
-from tripwire.settings import BudgetMode, Settings, load_settings, log_errors
+from tripwire.processors.prices import PriceBook, Usage, load_overlay
+from tripwire.processors.state import BoundedTable, ProcessState
+from tripwire.processors.store import RedisLedger
+from tripwire.settings import BudgetMode, Settings, StoreFailure, load_settings, log_errors
+
+logger = logging.getLogger("tripwire")
 
 # Price books kept for overlay files no longer in the settings (a settings change back to an
 # earlier file finds it again); a handful is plenty.
@@ -52,6 +63,9 @@ class Runtime:
         self._settings = settings
         self._state: ProcessState | None = None
         self._ledger: BudgetLedger | None = None
+        self._ledger_key: tuple[Any, ...] | None = None
+        # (trace_id, span_id) of a call in flight -> what it reserved (enforce mode)
+        self._held: BoundedTable[tuple[int, int], Reservation] | None = None
         self._bounds: tuple[int, float] | None = None
         self._price_books: dict[str | None, PriceBook] = {}
         self._rules: tuple[tuple[Any, ...], tuple[BudgetRule, ...]] | None = None
@@ -89,6 +103,8 @@ class Runtime:
             self._rules = None
             if self._bounds is not None:
                 self._apply_bounds(self.settings)
+            if self._ledger is not None and self._ledger_key != _ledger_key(self.settings):
+                self._ledger = None  # another store: built on next use
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -112,7 +128,10 @@ class Runtime:
             if self._state is None:
                 self._state = ProcessState.bounded(size, ttl)
             if self._ledger is None:
-                self._ledger = InMemoryLedger(size, ttl)
+                self._ledger = _build_ledger(settings)
+                self._ledger_key = _ledger_key(settings)
+            if self._held is None:
+                self._held = BoundedTable(size, settings.budget_reservation_ttl_seconds)
             self._bounds = (size, ttl)
             return self._state, self._ledger
 
@@ -129,6 +148,7 @@ class Runtime:
         """Keep budget accounts in ``ledger`` from now on (e.g. a store shared by processes)."""
         with self._lock:
             self._ledger = ledger
+            self._ledger_key = _ledger_key(self.settings)
 
     # --- prices and budgets --------------------------------------------------------------
     def price_book(self, prices_file: str | None) -> PriceBook:
@@ -177,26 +197,101 @@ class Runtime:
     def budget_gate_attached(self) -> bool:
         return len(self._gate_owners) > 0
 
-    def before_call(self, info: PreCallInfo) -> None:
-        """The budget gate: raise :class:`~tripwire.BudgetExceededError` when the call about
-        to start would spend from an exhausted budget (``enforce`` mode only). Any other
-        failure here is a tripwire bug: logged, and the call goes ahead."""
+    def before_call(self, info: PreCallInfo) -> Reservation | None:
+        """The budget gate, before a call is sent (``enforce`` mode only): reserve the call's
+        estimated cost on every budget that applies, atomically with the check, or raise
+        :class:`~tripwire.BudgetExceededError` when one of them is spent (spent + reserved at
+        its limit). The reservation is settled to the real cost when the call's span ends
+        (:meth:`take_reservation`) and released if it never is (:meth:`end_of_call`).
+
+        With the budget store unreachable: ``closed`` raises
+        :class:`~tripwire.BudgetStoreUnavailableError`; ``open`` lets the call go ahead with
+        only its ``tripwire.budget()`` blocks reserved (``Reservation.store_unavailable``). Any
+        other failure here is a tripwire bug: logged, and the call goes ahead."""
         if not self._gate_owners:
-            return
+            return None
+        crossing: Crossing | None = None
         try:
             settings = self.settings
             if settings.budget_mode is not BudgetMode.ENFORCE:
-                return
-            crossing = exhausted_before_call(self.state, self.ledger,
-                                             self.budget_rules(settings), settings,
-                                             info.context)
+                return None
+            rules = self.budget_rules(settings)
+            blocks = active_blocks()
+            scopes = (tuple(scopes_before_call(self.state, rules, settings, info.context))
+                      if rules else ())
+            if not scopes and not blocks:
+                return None
+            usd, tokens = self._estimate(info, settings)
+            reservation = Reservation(uuid.uuid4().hex, scopes, blocks, usd, tokens)
+            crossing = reserve_blocks(reservation.id, blocks, usd, tokens) if blocks else None
+            if crossing is None and scopes:
+                try:
+                    crossing = self.ledger.reserve(reservation.id, scopes, usd, tokens)
+                except LedgerUnavailable:
+                    if settings.budget_store_failure is StoreFailure.CLOSED:
+                        release_blocks(reservation.id, blocks)
+                        raise
+                    reservation = dataclasses.replace(reservation, scopes=(),
+                                                      store_unavailable=True)
+                if crossing is not None:
+                    release_blocks(reservation.id, blocks)
+        except LedgerUnavailable:
+            raise BudgetStoreUnavailableError() from None
         except Exception:
             log_failure("budget gate")
-            return
+            return None
         if crossing is not None:
             raise BudgetExceededError(crossing.rule.name, limit=crossing.limit,
                                       spent=crossing.spent, unit=crossing.unit,
                                       scope=crossing.rule.scope)
+        return reservation
+
+    def _estimate(self, info: PreCallInfo, settings: Settings) -> tuple[float, int]:
+        """A call's cost before it is sent: its prompt's tokens (estimated locally) and its
+        output limit (or ``budget_output_estimate``), priced as the span will be."""
+        text = info.prompt_text() if info.prompt_text is not None else ""
+        input_tokens = count_tokens(text, info.request_model)[0] if text else 0
+        output_tokens = info.max_output_tokens or settings.budget_output_estimate
+        usd = 0.0
+        if info.request_model:
+            price = self.price_book(settings.prices_file).for_span(
+                info.provider, None, info.request_model)[0]
+            if price is not None and price.priced:
+                usd = float(price.cost(Usage(input_tokens, output_tokens), None))
+        return usd, input_tokens + output_tokens
+
+    def hold(self, reservation: Reservation, trace_id: int, span_id: int) -> None:
+        """Keep a call's reservation until its span ends."""
+        held = self._held if self._held is not None else self._build_held()
+        held.set((trace_id, span_id), reservation)
+
+    def _build_held(self) -> BoundedTable[tuple[int, int], Reservation]:
+        self._build()
+        assert self._held is not None
+        return self._held
+
+    def take_reservation(self, trace_id: int, span_id: int) -> Reservation | None:
+        """The reservation of the call whose span this is, for its settlement (once)."""
+        held = self._held
+        return held.pop((trace_id, span_id)) if held is not None and len(held) else None
+
+    def end_of_call(self, trace_id: int, span_id: int) -> None:
+        """A call's span has ended: release its reservation if nothing settled it (no
+        enrichment saw the span, or it carried no usage)."""
+        reservation = self.take_reservation(trace_id, span_id)
+        if reservation is not None:
+            self.release(reservation)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back what a call reserved (it was never settled)."""
+        try:
+            release_blocks(reservation.id, reservation.blocks)
+            if reservation.scopes:
+                self.ledger.release(reservation)
+        except LedgerUnavailable:
+            pass  # the store lets the reservation expire
+        except Exception:
+            log_failure("budget release")
 
     # --- tests ---------------------------------------------------------------------------
     def clear_state(self) -> None:
@@ -206,6 +301,8 @@ class Runtime:
                 self._state.clear()
             if self._ledger is not None:
                 self._ledger.clear()
+            if self._held is not None:
+                self._held.clear()
 
     def reset(self) -> None:
         """Forget everything: settings (re-read from the environment on next use), state,
@@ -215,6 +312,8 @@ class Runtime:
             self._settings = None
             self._state = None
             self._ledger = None
+            self._ledger_key = None
+            self._held = None
             self._bounds = None
             self._price_books.clear()
             self._rules = None
@@ -225,6 +324,20 @@ class Runtime:
             self.decorator_providers = (None, None)
             self.decorator_telemetry = None
         reset_failure_log()
+
+
+def _ledger_key(settings: Settings) -> tuple[Any, ...]:
+    return (settings.budget_store, settings.budget_store_namespace,
+            settings.budget_store_timeout_ms, settings.budget_reservation_ttl_seconds)
+
+
+def _build_ledger(settings: Settings) -> BudgetLedger:
+    """The in-process ledger, or the shared store the settings name."""
+    if settings.budget_store:
+        return RedisLedger(settings.budget_store, namespace=settings.budget_store_namespace,
+                           timeout_ms=settings.budget_store_timeout_ms,
+                           reservation_ttl_seconds=settings.budget_reservation_ttl_seconds)
+    return InMemoryLedger(settings.state_max_entries, settings.state_ttl_seconds)
 
 
 _RUNTIME = Runtime()

@@ -132,6 +132,9 @@ DURATION_BUCKETS = (
 
 # --- tripwire: usage ----------------------------------------------------------------------
 TRIPWIRE_USAGE_ESTIMATED = "tripwire.usage.estimated"
+# The provider reported token counts that cannot be right (negative, not whole, absurd):
+# they are not recorded and never charged to a budget.
+TRIPWIRE_USAGE_INVALID = "tripwire.usage.invalid"
 TRIPWIRE_USAGE_ESTIMATE_METHOD = "tripwire.usage.estimate_method"
 
 # --- tripwire: cost -----------------------------------------------------------------------
@@ -158,6 +161,8 @@ TRIPWIRE_BUDGET_SPENT_USD = "tripwire.budget.spent.usd"
 TRIPWIRE_BUDGET_SPENT_TOKENS = "tripwire.budget.spent.tokens"
 TRIPWIRE_BUDGET_SCOPE = "tripwire.budget.scope"
 TRIPWIRE_BUDGET_WARNING = "tripwire.budget.warning"
+# The budget store could not be reached for this call (its spend is not in the shared budget).
+TRIPWIRE_BUDGET_STORE_UNAVAILABLE = "tripwire.budget.store_unavailable"
 EVENT_BUDGET_EXCEEDED = "tripwire.budget.exceeded"
 EVENT_BUDGET_WARNING = "tripwire.budget.warning"
 

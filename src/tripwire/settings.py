@@ -46,6 +46,11 @@ class BudgetMode(str, Enum):
     ENFORCE = "enforce"
 
 
+class StoreFailure(str, Enum):
+    OPEN = "open"  # calls go ahead, spans flagged
+    CLOSED = "closed"  # calls refused
+
+
 @dataclass(frozen=True)
 class Settings:
     capture_content: ContentCapture = ContentCapture.NO_CONTENT
@@ -58,6 +63,12 @@ class Settings:
     budget_trace_tokens: int | None = None
     budget_mode: BudgetMode = BudgetMode.FLAG
     budget_warn_ratio: float = 0.8
+    budget_output_estimate: int = 1024
+    budget_store: str | None = None
+    budget_store_failure: StoreFailure = StoreFailure.OPEN
+    budget_store_namespace: str = "tripwire"
+    budget_store_timeout_ms: float = 50.0
+    budget_reservation_ttl_seconds: float = 900.0
     context_window_warning: float = 0.8
     tool_loop_threshold: int = 3
     retrieval_min_similarity: float = 0.5
@@ -175,6 +186,29 @@ def _callable(raw: Any) -> Callable[[str], str] | None:
     raise ValueError(raw)
 
 
+def _store_url(raw: Any) -> str | None:
+    text = str(raw).strip() if raw is not None else ""
+    if not text:
+        return None
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(raw)
+    return text
+
+
+def _namespace(raw: Any) -> str:
+    text = str(raw).strip()
+    if not text or any(ch.isspace() for ch in text):
+        raise ValueError(raw)
+    return text
+
+
+def _positive_float(raw: Any) -> float:
+    value = _non_negative_float(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
 def _optional_str(raw: Any) -> str | None:
     text = str(raw).strip() if raw is not None else ""
     return text or None
@@ -213,6 +247,22 @@ _SPECS: tuple[_Spec, ...] = (
           "flag: mark spans, emit events and metrics. enforce: also refuse calls once a scope is spent."),
     _Spec("budget_warn_ratio", "TRIPWIRE_BUDGET_WARN_RATIO", _ratio, "a number in (0, 1]",
           "Share of a budget at which a warning is raised before it trips."),
+    _Spec("budget_output_estimate", "TRIPWIRE_BUDGET_OUTPUT_ESTIMATE", _positive_int,
+          "a positive integer (tokens)",
+          "Output tokens a call is assumed to use when reserving its cost (enforce mode) and the request sets no output limit."),
+    _Spec("budget_store", "TRIPWIRE_BUDGET_STORE", _store_url,
+          "a redis://, rediss:// or unix:// URL (redis-py URL options allowed); empty: in this process",
+          "Shared budget ledger, so that every worker and replica spends from one budget (extra tripwire-otel[redis])."),
+    _Spec("budget_store_failure", "TRIPWIRE_BUDGET_STORE_FAILURE", StoreFailure, "one of open, closed",
+          "When the budget store cannot be reached: open lets calls go ahead (spans flagged), closed refuses them."),
+    _Spec("budget_store_namespace", "TRIPWIRE_BUDGET_STORE_NAMESPACE", _namespace,
+          "a name without spaces", "Prefix of every key tripwire writes in the budget store."),
+    _Spec("budget_store_timeout_ms", "TRIPWIRE_BUDGET_STORE_TIMEOUT_MS", _positive_float,
+          "a positive number of milliseconds",
+          "Connect and read timeout of each budget-store operation; after a failure the store is skipped for a few seconds."),
+    _Spec("budget_reservation_ttl_seconds", "TRIPWIRE_BUDGET_RESERVATION_TTL_SECONDS", _positive_float,
+          "a positive number of seconds",
+          "How long a reservation held in the budget store outlives a process that died holding it."),
     _Spec("context_window_warning", "TRIPWIRE_CONTEXT_WINDOW_WARNING", _ratio, "a number in (0, 1]",
           "Context-window utilization at which tripwire.context_window.warning is set."),
     _Spec("tool_loop_threshold", "TRIPWIRE_TOOL_LOOP_THRESHOLD", _positive_int, "a positive integer",

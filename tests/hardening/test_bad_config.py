@@ -40,7 +40,8 @@ DEFAULTS = Settings()
 
 # Generic bad values: whichever a setting's parser rejects are its invalid values.
 TEXT_CANDIDATES = ["nonsense", "-1", "0", "1.5", "nan", "inf", "1e999", "maybe", "regex:(",
-                   "email,nosuch", "cost,teleport", "/nonexistent/tripwire.json", "BAD_FILE"]
+                   "email,nosuch", "cost,teleport", "/nonexistent/tripwire.json", "two words",
+                   "BAD_FILE"]
 OBJECT_CANDIDATES: list[Any] = [object(), [object()], {"a": 1}, -1, 0, 2, math.nan, True,
                                 b"bytes", 3 + 4j, "\x00"]
 

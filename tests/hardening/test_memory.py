@@ -71,7 +71,11 @@ def table_sizes() -> dict[str, int]:
     st = rt.state
     sizes = {name: len(getattr(st, name))
              for name in ("traces", "processed", "drift", "span_blocks")}
-    sizes["accounts"] = len(rt.ledger)  # type: ignore[arg-type]
+    # Accounts with spending inside a live rolling window are pinned (budget state is not a
+    # cache): bounded by the scopes active within the window, not by state_max_entries.
+    pinned = rt.ledger.pinned  # type: ignore[attr-defined]
+    sizes["accounts"] = len(rt.ledger) - pinned  # type: ignore[arg-type]
+    sizes["pinned_accounts"] = pinned
     books = list(rt._price_books.values())
     sizes["tool_calls_per_trace"] = max(
         (len(item[1].tool_calls) for item in list(st.traces._data.values())), default=0)
@@ -207,6 +211,7 @@ def test_tables_stay_bounded_in_size(llm: LLMEnv, clock: Clock, budgets_file: st
     _assert_within(sizes, bounds(BOUND), before)
     # the bounds were reached, so they are what held the tables (not a quiet workload)
     assert sizes["drift"] == BOUND and sizes["accounts"] == BOUND
+    assert sizes["pinned_accounts"] > 0 and _only_live_windows_pinned()
     assert sizes["price_cache"] >= BOUND  # span_blocks: released as each span ends
     assert sizes["genai_prices_memos"] > BOUND // 2  # filled, then dropped at the limit
     assert long_trace(pipeline, 3 * BOUND) == BOUND
@@ -229,9 +234,19 @@ def test_tables_stay_bounded_in_age(llm: LLMEnv, clock: Clock, budgets_file: str
     after = table_sizes()
     for name in ("drift", "accounts", "span_blocks", "processed"):
         assert after[name] <= 6, (name, before[name], after[name])
+    # the hourly user budgets are still inside their window: kept, whatever the TTL says
+    # (plus the user of the one real call made after the clock moved)
+    assert after["pinned_accounts"] == before["pinned_accounts"] + 1 > 1
+    assert _only_live_windows_pinned()
     # an expired conversation starts from zero: its old spending is gone with it
     rule = BudgetRule("per-conversation", "conversation")
-    assert get_runtime().ledger.account(rule, "conv-0", create=False) is None
+    assert get_runtime().ledger.spent((rule, "conv-0")) == (0.0, 0)
+
+
+def _only_live_windows_pinned() -> bool:
+    """Every pinned account is one of a rolling-window budget (none is over its limit here)."""
+    ledger = get_runtime().ledger
+    return all(rule.window_seconds for rule, _ in ledger._pinned.values())  # type: ignore[attr-defined]
 
 
 def _rss_mib() -> float:

@@ -24,8 +24,13 @@ budget_module = importlib.import_module("tripwire.budgets")
 
 
 def _precall(ctx: context.Context | None = None) -> None:
-    get_runtime().before_call(PreCallInfo("chat", "openai", "gpt-4o",
-                                          ctx if ctx is not None else context.get_current()))
+    """The gate's verdict for a call about to start (what it reserves is given back: these
+    tests ask whether a scope is spent, the reservation tests are in test_reservations.py)."""
+    runtime = get_runtime()
+    reservation = runtime.before_call(PreCallInfo(
+        "chat", "openai", "gpt-4o", ctx if ctx is not None else context.get_current()))
+    if reservation is not None:
+        runtime.release(reservation)
 
 
 def _budgets_file(tmp_path, *rules: dict) -> str:

@@ -37,8 +37,11 @@ def _in_conversation(conversation: str) -> context.Context:
 
 
 def _gate(ctx: context.Context | None = None) -> None:
-    get_runtime().before_call(PreCallInfo("chat", "openai", "gpt-4o",
-                                          ctx if ctx is not None else context.get_current()))
+    runtime = get_runtime()
+    reservation = runtime.before_call(PreCallInfo(
+        "chat", "openai", "gpt-4o", ctx if ctx is not None else context.get_current()))
+    if reservation is not None:
+        runtime.release(reservation)
 
 
 def _spend(harness: Harness, conversation: str, calls: int) -> None:
@@ -57,15 +60,13 @@ def test_configure_keeps_the_ledger_and_the_drift_history(harness: Harness, tmp_
     _spend(harness, "conv-1", 2)
     harness.llm("gpt-4o", response_model="gpt-4o-2024-08-06")
     runtime = get_runtime()
-    account = runtime.ledger.account(CONVERSATION, "conv-1", create=False)
-    assert account is not None and account.spent()[0] == pytest.approx(0.007)
+    assert runtime.ledger.spent((CONVERSATION, "conv-1"))[0] == pytest.approx(0.007)
 
     tripwire.configure(tracer_provider=harness.provider, span_processors=[],
                        feature="checkout", budgets_file=_budgets_file(tmp_path, 1.0))
 
     assert runtime.settings.feature == "checkout"
-    kept = runtime.ledger.account(CONVERSATION, "conv-1", create=False)
-    assert kept is account and kept.spent()[0] == pytest.approx(0.007)
+    assert runtime.ledger.spent((CONVERSATION, "conv-1"))[0] == pytest.approx(0.007)
     harness.llm("gpt-4o", response_model="gpt-4o-2024-11-20")  # the snapshot moved
     assert harness.spans()[-1].attributes.get(semconv.TRIPWIRE_MODEL_CHANGED) is True
 
@@ -114,7 +115,7 @@ def test_a_failing_gate_lets_the_call_go_and_logs(harness: Harness, monkeypatch,
         raise RuntimeError("bug in the gate")
 
     harness.settings(budget_trace_usd=0.001, budget_mode=BudgetMode.ENFORCE)
-    monkeypatch.setattr(runtime_module, "exhausted_before_call", broken)
+    monkeypatch.setattr(runtime_module, "scopes_before_call", broken)
     _gate()  # no exception reaches the caller
     assert any("budget gate" in r.getMessage() for r in caplog.records)
 
@@ -123,9 +124,9 @@ def test_reset_forgets_everything(harness: Harness, tmp_path) -> None:
     harness.settings(budgets_file=_budgets_file(tmp_path, 1.0), feature="f")
     _spend(harness, "conv-1", 1)
     runtime = get_runtime()
-    assert runtime.ledger.account(CONVERSATION, "conv-1", create=False) is not None
+    assert runtime.ledger.spent((CONVERSATION, "conv-1"))[0] > 0
     reset()
-    assert runtime.ledger.account(CONVERSATION, "conv-1", create=False) is None
+    assert runtime.ledger.spent((CONVERSATION, "conv-1")) == (0.0, 0)
     assert runtime.settings.feature is None  # re-read from the (clean) environment
     assert runtime.processor_count == 0 and not runtime.budget_gate_attached
 

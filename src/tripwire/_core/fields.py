@@ -89,3 +89,20 @@ def sequence(value: Any) -> list[Any]:
     """``value`` as a list when it is a list or tuple, else empty. SDKs take any iterable:
     a generator must reach the SDK unconsumed, so it is sent as is and not described."""
     return list(value) if isinstance(value, (list, tuple)) else []
+
+
+# No single call reads or writes this many tokens (the largest context windows are a few
+# million): a count beyond it is an overflow or a hostile answer, not usage.
+MAX_PLAUSIBLE_TOKENS = 1_000_000_000
+
+
+def plausible_count(value: Any) -> int | None:
+    """``value`` as a token count, or None when it cannot be one: not a number (or a bool),
+    negative, not whole, or beyond :data:`MAX_PLAUSIBLE_TOKENS`."""
+    if type(value) is int:  # the common case, checked first
+        return value if 0 <= value <= MAX_PLAUSIBLE_TOKENS else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not (0 <= value <= MAX_PLAUSIBLE_TOKENS) or value != int(value):
+        return None  # NaN fails the range check
+    return int(value)

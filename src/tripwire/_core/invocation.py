@@ -20,12 +20,14 @@ from opentelemetry.trace import SpanKind
 
 from tripwire import semconv
 from tripwire._core import content
+from tripwire._core.fields import MAX_PLAUSIBLE_TOKENS, plausible_count
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.lifecycle import LiveSpan
 from tripwire._core.telemetry import Telemetry
 from tripwire._core.tokens import count_tokens
 from tripwire._core.tools import RequestedToolCall, check_tool_calls, prompt_hash
-from tripwire.runtime import get_settings
+from tripwire.processors.ledger import Reservation
+from tripwire.runtime import get_runtime, get_settings
 
 _CALL_KEY = otel_context.create_key("tripwire-llm-call")
 _now = timeit.default_timer
@@ -83,6 +85,7 @@ class LLMCall(LiveSpan[Result]):
 
     __slots__ = (
         "_failed_attempt",
+        "_reservation",
         "_start",
         "_ttfc",
         "metric_attrs",
@@ -97,6 +100,7 @@ class LLMCall(LiveSpan[Result]):
         self.retries = 0
         self._failed_attempt: tuple[int | None, str | None] | None = None
         self._ttfc: float | None = None
+        self._reservation: tuple[int, int] | None = None
         attrs = request.attributes
         attrs[semconv.GEN_AI_OPERATION_NAME] = request.operation
         attrs[semconv.GEN_AI_PROVIDER_NAME] = request.provider
@@ -122,6 +126,25 @@ class LLMCall(LiveSpan[Result]):
     def _context(self, ctx: Context) -> Context:
         # current_call(): retry hooks find the call, nested SDK methods pass through.
         return otel_context.set_value(_CALL_KEY, self, ctx)
+
+    def hold(self, reservation: Reservation) -> None:
+        """Keep what the budget gate reserved for this call until its span has ended: the
+        enrichment processor settles it to the real cost as the span ends, or it is released
+        afterwards."""
+        ctx = self.span.get_span_context()
+        self._reservation = (ctx.trace_id, ctx.span_id)
+        get_runtime().hold(reservation, ctx.trace_id, ctx.span_id)
+        if reservation.store_unavailable:
+            self.span.set_attribute(semconv.TRIPWIRE_BUDGET_STORE_UNAVAILABLE, True)
+
+    def _end(self, result: Result | None, exc: BaseException | None) -> None:
+        try:
+            LiveSpan._end(self, result, exc)
+        finally:
+            held = self._reservation
+            if held is not None:
+                with guard("budget release"):
+                    get_runtime().end_of_call(*held)
 
     # --- during the call --------------------------------------------------------------
     def record_retry(self, status_code: int | None, error_type: str | None) -> None:
@@ -223,6 +246,8 @@ class LLMCall(LiveSpan[Result]):
     def _record_result(self, result: Result) -> None:
         span = self.span
         attrs: dict[str, Any] = dict(result.attributes)
+        if _drop_invalid_usage(result):
+            attrs[semconv.TRIPWIRE_USAGE_INVALID] = True
         if result.response_id:
             attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
         if result.response_model:
@@ -296,6 +321,24 @@ class LLMCall(LiveSpan[Result]):
                 {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT},
                 context=ctx,
             )
+
+
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+                 "reasoning_tokens")
+
+
+def _drop_invalid_usage(result: Result) -> bool:
+    """Forget token counts that cannot be right (negative, not whole, absurd): they are not
+    recorded, so they never reach a metric, a cost or a budget. True when one was dropped."""
+    invalid = False
+    for name in _TOKEN_FIELDS:
+        value = getattr(result, name)
+        if value is not None and (type(value) is not int or not
+                                  0 <= value <= MAX_PLAUSIBLE_TOKENS):
+            count = plausible_count(value)
+            setattr(result, name, count)
+            invalid = invalid or count is None
+    return invalid
 
 
 def current_call() -> LLMCall | None:

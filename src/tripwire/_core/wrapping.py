@@ -15,6 +15,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
+from tripwire import semconv
 from tripwire._core.guard import log_failure
 
 # Re-exported for the modules that still import them from here (retries, anthropic).
@@ -61,11 +62,24 @@ class LLMSpans(MappedSpans[Telemetry, CallMapping]):
             log_failure("request mapping")
             return None
         runtime = get_runtime()
-        if runtime.budget_gate_attached:
-            # BudgetExceededError propagates on purpose: in enforce mode nothing is sent.
-            runtime.before_call(PreCallInfo(request.operation, request.provider, request.model,
-                                            otel_context.get_current()))
-        return LLMCall.try_start(self.telemetry, request)
+        if not runtime.budget_gate_attached:
+            return LLMCall.try_start(self.telemetry, request)
+        # BudgetExceededError propagates on purpose: in enforce mode nothing is sent.
+        max_tokens = request.attributes.get(semconv.GEN_AI_REQUEST_MAX_TOKENS)
+        reservation = runtime.before_call(PreCallInfo(
+            request.operation, request.provider, request.model, otel_context.get_current(),
+            request.prompt_text, max_tokens if type(max_tokens) is int else None))
+        call = LLMCall.try_start(self.telemetry, request)
+        if reservation is not None:
+            if call is None:
+                runtime.release(reservation)  # the call goes ahead untraced: nothing settles it
+            else:
+                try:
+                    call.hold(reservation)
+                except Exception:
+                    log_failure("budget reservation")
+                    runtime.release(reservation)
+        return call
 
     def complete(self, call: LLMCall, result: Any) -> Any:
         """Hand the SDK's result back, proxied when it is a stream; end the span otherwise."""

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, set_span_in_context
 
 from tripwire import semconv
+from tripwire._core.fields import plausible_count
 from tripwire.processors.metrics import Instruments
 from tripwire.processors.state import ProcessState, TraceRecord
 from tripwire.runtime import Runtime
@@ -51,6 +52,7 @@ class SpanData:
     response_model: str | None = field(init=False)
     input_tokens: int | None = field(init=False)
     output_tokens: int | None = field(init=False)
+    usage_invalid: bool = field(init=False)  # a token count that cannot be right was ignored
 
     def __post_init__(self) -> None:
         operation = self.operation
@@ -61,8 +63,9 @@ class SpanData:
         self.request_model = value if isinstance(value, str) and value else None
         value = get(semconv.GEN_AI_RESPONSE_MODEL)
         self.response_model = value if isinstance(value, str) and value else None
-        self.input_tokens = self.int_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-        self.output_tokens = self.int_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+        self.usage_invalid = False
+        self.input_tokens = self.token_attr(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        self.output_tokens = self.token_attr(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
 
     @property
     def name(self) -> str:
@@ -96,6 +99,17 @@ class SpanData:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return int(value)
+
+    def token_attr(self, key: str) -> int | None:
+        """A token count attribute; a value that cannot be one (negative, not whole, absurd:
+        any instrumentor may have written it) is ignored and marks :attr:`usage_invalid`."""
+        value = self.attributes.get(key)
+        if value is None:
+            return None
+        count = plausible_count(value)
+        if count is None:
+            self.usage_invalid = True
+        return count
 
     def price_and_window(self) -> tuple[Any, int | None]:
         """The price to charge and the context window (looked up once per span)."""

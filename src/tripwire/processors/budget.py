@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tripwire import semconv
@@ -9,10 +10,12 @@ from tripwire.processors.base import Enrichment, SpanData, event
 from tripwire.processors.ledger import (
     USER_KEYS,
     Crossing,
+    LedgerUnavailable,
     ScopeKeys,
-    accounts,
-    block_targets,
-    charge,
+    Spend,
+    crossings,
+    scopes,
+    settle_blocks,
 )
 
 
@@ -67,6 +70,8 @@ class BudgetEnricher:
         attrs = span.attributes
         cost = attrs.get(semconv.TRIPWIRE_COST_USD)
         usd = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else 0.0
+        if not 0 < usd < math.inf:
+            usd = 0.0  # a negative cost never credits a budget; NaN or infinity is not a cost
         tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
         if usd <= 0 and tokens <= 0:
             return
@@ -82,19 +87,28 @@ class BudgetEnricher:
             user = user or record.user_id
             record.conversation_id = record.conversation_id or conversation
             record.user_id = record.user_id or user
-        rules = span.runtime.budget_rules(span.settings)
+        runtime = span.runtime
+        rules = runtime.budget_rules(span.settings)
         if not rules and not blocks:
             return  # no budget applies: nothing to charge
-        targets = []
+        span_id = _span_id(span)
+        # The reservation the call made before it was sent (enforce mode) becomes its real
+        # cost, in the same step as the charge.
+        reservation = runtime.take_reservation(span.trace_id, span_id)
+        spends: list[Spend] = []
         if rules:
             keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)
-            targets = accounts(span.runtime.ledger, rules, keys, create=True)
-        targets += block_targets(blocks)
-        crossings = charge(targets, usd, tokens, span.settings.budget_warn_ratio)
-        if not crossings:
+            try:
+                spends = runtime.ledger.settle(f"{span.trace_id:032x}{span_id:016x}",
+                                               scopes(rules, keys), usd, tokens, reservation)
+            except LedgerUnavailable:
+                result.attributes[semconv.TRIPWIRE_BUDGET_STORE_UNAVAILABLE] = True
+        spends += settle_blocks(blocks, usd, tokens, reservation)
+        found = crossings(spends, span.settings.budget_warn_ratio)
+        if not found:
             return
         metric_attrs = span.shared_metric_attributes()  # spread into a new dict below
-        for crossing in crossings:
+        for crossing in found:
             if crossing.exceeded:
                 if semconv.TRIPWIRE_BUDGET_EXCEEDED not in result.attributes:
                     result.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True

@@ -14,11 +14,10 @@ def usage_of(span: SpanData) -> Usage | None:
     if inp is None and out is None:
         return None
     return Usage(
-        input_tokens=max(inp or 0, 0),
-        output_tokens=max(out or 0, 0),
-        cache_read_tokens=max(span.int_attr(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0, 0),
-        cache_write_tokens=max(
-            span.int_attr(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS) or 0, 0),
+        input_tokens=inp or 0,
+        output_tokens=out or 0,
+        cache_read_tokens=span.token_attr(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0,
+        cache_write_tokens=span.token_attr(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS) or 0,
     )
 
 
@@ -34,11 +33,18 @@ class CostEnricher:
     def enrich(self, span: SpanData) -> Enrichment | None:
         if not span.is_priced_operation:
             return None
+        result = self._cost(span)
+        if span.usage_invalid and semconv.TRIPWIRE_USAGE_INVALID not in span.attributes:
+            result = result or Enrichment()
+            result.attributes[semconv.TRIPWIRE_USAGE_INVALID] = True
+        return result
+
+    def _cost(self, span: SpanData) -> Enrichment | None:
         attrs = span.attributes
         existing = attrs.get(semconv.TRIPWIRE_COST_USD)
         if isinstance(existing, (int, float)) and not isinstance(existing, bool):
             self._count(span, float(existing))
-            return None
+            return None  # a negative or non-finite one is never counted (budget: see there)
         usage = usage_of(span)
         if usage is None:
             return None

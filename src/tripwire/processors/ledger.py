@@ -7,7 +7,9 @@ the default. The process runtime owns the ledger and the rules; nothing here is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -16,7 +18,7 @@ from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 
 from tripwire import semconv
-from tripwire.budgets import Account, BudgetBlock, BudgetRule, active_blocks, load_budgets_file
+from tripwire.budgets import Account, BudgetBlock, BudgetRule, load_budgets_file
 from tripwire.errors import ConfigError
 from tripwire.processors.state import BoundedTable, ProcessState, TraceRecord
 from tripwire.settings import Settings
@@ -53,51 +55,202 @@ class Crossing:
     crossed: bool  # crossed by this span (False: it was already over)
 
 
-class LedgerAccount(Protocol):
-    """The spending of one scope."""
+Scope = tuple[BudgetRule, str]  # a budget and the key of the scope it applies to
+Amount = tuple[float, int]  # (usd, tokens)
 
-    def add(self, usd: float, tokens: int) -> tuple[tuple[float, int], tuple[float, int]]:
-        """Record spending; return (before, after) as (usd, tokens)."""
-        ...
 
-    def spent(self) -> tuple[float, int]: ...
+@dataclass(frozen=True)
+class Spend:
+    """What one settlement did to one scope."""
+
+    rule: BudgetRule
+    scope_key: str
+    before: Amount
+    after: Amount
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What a call in flight holds until it ends (``enforce`` mode): its estimated cost on
+    every scope that applied when it started, ledger scopes and ``tripwire.budget()`` blocks."""
+
+    id: str
+    scopes: tuple[Scope, ...]
+    blocks: tuple[BudgetBlock, ...]
+    usd: float
+    tokens: int
+    store_unavailable: bool = False  # the store could not be reached: nothing reserved there
+
+
+class LedgerUnavailable(Exception):
+    """The budget store cannot be reached (or answered too slowly)."""
 
 
 class BudgetLedger(Protocol):
-    """Where budget accounts live: in this process, or in a store every process shares."""
+    """Where budget accounts live: in this process, or in a store every process shares.
 
-    def account(self, rule: BudgetRule, scope_key: str, *,
-                create: bool) -> LedgerAccount | None: ...
+    Every method is atomic per call: a reservation is checked and taken on all its scopes as
+    one step, and a settlement replaces a reservation by the real spending as one step.
+    Implementations raise :class:`LedgerUnavailable` when their store cannot be reached.
+    """
+
+    def reserve(self, reservation_id: str, scopes: Sequence[Scope], usd: float,
+                tokens: int) -> Crossing | None:
+        """Refuse (the first scope whose spent + reserved amount has reached its limit) or
+        reserve ``usd``/``tokens`` on every scope."""
+        ...
+
+    def settle(self, charge_id: str, scopes: Sequence[Scope], usd: float, tokens: int,
+               reservation: Reservation | None = None) -> list[Spend]:
+        """Record a call's real spending on ``scopes`` and drop its reservation. Idempotent:
+        a second settlement with the same ``charge_id`` changes nothing and returns []."""
+        ...
+
+    def release(self, reservation: Reservation) -> None:
+        """Drop a reservation that was not settled (the call failed or was never charged)."""
+        ...
+
+    def spent(self, scope: Scope) -> Amount:
+        """The settled spending of a scope (0, 0 when nothing was recorded)."""
+        ...
 
     def resize(self, max_entries: int, ttl_seconds: float) -> None: ...
 
     def clear(self) -> None: ...
 
 
+def refusal(rule: BudgetRule, key: str, committed: Amount) -> Crossing | None:
+    """The crossing that refuses a new call when ``committed`` (spent + reserved) has
+    reached one of the rule's limits."""
+    if rule.usd is not None and committed[0] >= rule.usd:
+        return Crossing(rule, key, "usd", rule.usd, committed[0], True, False)
+    if rule.tokens is not None and committed[1] >= rule.tokens:
+        return Crossing(rule, key, "tokens", rule.tokens, committed[1], True, False)
+    return None
+
+
+def _over(rule: BudgetRule, amount: Amount) -> bool:
+    return ((rule.usd is not None and amount[0] >= rule.usd)
+            or (rule.tokens is not None and amount[1] >= rule.tokens))
+
+
+# Charge ids remembered for idempotent settlement (a retried settle never charges twice):
+# more than the spans a process ends while one settlement could be retried.
+_SETTLED_IDS = 4096
+
+
 class InMemoryLedger:
-    """Accounts of this process, keyed by (budget name, scope key); bounded like every table."""
+    """Accounts of this process, keyed by (budget name, scope key).
+
+    Budget state is not a cache: an account that is over its limit (any scope but ``trace``,
+    which ends with its request), holds a reservation or has spending inside a live rolling
+    window is *pinned* and never evicted to make room. The others are bounded like every
+    table (``state_max_entries`` least recently used, ``state_ttl_seconds`` idle); forgetting
+    one of those restarts an under-limit cumulative scope from zero. Pinned accounts are
+    re-examined one per operation, oldest first, and unpinned once their window has drained.
+    """
 
     def __init__(self, max_entries: int, ttl_seconds: float) -> None:
         self._accounts: BoundedTable[tuple[str, str], Account] = BoundedTable(max_entries,
                                                                               ttl_seconds)
+        self._pinned: OrderedDict[tuple[str, str], tuple[BudgetRule, Account]] = OrderedDict()
+        self._settled: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._accounts)
+        return len(self._accounts) + len(self._pinned)
 
-    def account(self, rule: BudgetRule, scope_key: str, *, create: bool) -> Account | None:
-        key = (rule.name, scope_key)
+    @property
+    def pinned(self) -> int:
+        return len(self._pinned)
+
+    def _account(self, rule: BudgetRule, key: str, create: bool) -> Account | None:
+        table_key = (rule.name, key)
+        held = self._pinned.get(table_key)
+        if held is not None:
+            return held[1]
         if create:
-            return self._accounts.get_or_create(key, partial(Account, rule.window_seconds))
-        return self._accounts.get(key)
+            return self._accounts.get_or_create(table_key, partial(Account, rule.window_seconds))
+        return self._accounts.get(table_key)
+
+    def _place(self, rule: BudgetRule, key: str, account: Account) -> None:
+        """Pin or unpin ``account`` after a change; re-examine the oldest pinned one."""
+        table_key = (rule.name, key)
+        pin = account.live or (rule.scope != "trace" and _over(rule, account.spent()))
+        if pin:
+            if table_key not in self._pinned:
+                self._accounts.pop(table_key)
+            self._pinned[table_key] = (rule, account)
+            self._pinned.move_to_end(table_key)
+        elif table_key in self._pinned:
+            del self._pinned[table_key]
+            self._accounts.set(table_key, account)
+        if self._pinned:
+            oldest_key, (oldest_rule, oldest) = next(iter(self._pinned.items()))
+            if oldest_key != table_key and not oldest.live and (
+                    oldest_rule.scope == "trace" or not _over(oldest_rule, oldest.spent())):
+                del self._pinned[oldest_key]  # its window drained: an ordinary entry again
+                self._accounts.set(oldest_key, oldest)
+            else:
+                self._pinned.move_to_end(oldest_key)
+
+    def reserve(self, reservation_id: str, scopes: Sequence[Scope], usd: float,
+                tokens: int) -> Crossing | None:
+        with self._lock:
+            accounts = [(rule, key, self._account(rule, key, True)) for rule, key in scopes]
+            for rule, key, account in accounts:
+                assert account is not None
+                crossing = refusal(rule, key, account.committed())
+                if crossing is not None:
+                    return crossing
+            for rule, key, account in accounts:
+                assert account is not None
+                account.reserve(reservation_id, usd, tokens)
+                self._place(rule, key, account)
+        return None
+
+    def settle(self, charge_id: str, scopes: Sequence[Scope], usd: float, tokens: int,
+               reservation: Reservation | None = None) -> list[Spend]:
+        spends: list[Spend] = []
+        with self._lock:
+            if charge_id in self._settled:
+                return spends
+            self._settled[charge_id] = None
+            if len(self._settled) > _SETTLED_IDS:
+                self._settled.popitem(last=False)
+            rid = reservation.id if reservation is not None else None
+            for rule, key in scopes:
+                account = self._account(rule, key, True)
+                assert account is not None
+                before, after = account.settle(rid, usd, tokens)
+                spends.append(Spend(rule, key, before, after))
+                self._place(rule, key, account)
+            if reservation is not None:
+                self._release(reservation)
+        return spends
+
+    def release(self, reservation: Reservation) -> None:
+        with self._lock:
+            self._release(reservation)
+
+    def _release(self, reservation: Reservation) -> None:
+        for rule, key in reservation.scopes:
+            account = self._account(rule, key, False)
+            if account is not None and account.release(reservation.id):
+                self._place(rule, key, account)
+
+    def spent(self, scope: Scope) -> Amount:
+        account = self._account(scope[0], scope[1], False)
+        return account.spent() if account is not None else (0.0, 0)
 
     def resize(self, max_entries: int, ttl_seconds: float) -> None:
         self._accounts.resize(max_entries, ttl_seconds)
 
     def clear(self) -> None:
-        self._accounts.clear()
-
-
-Target = tuple[BudgetRule, str, LedgerAccount]
+        with self._lock:
+            self._accounts.clear()
+            self._pinned.clear()
+            self._settled.clear()
 
 
 def rules_from(settings: Settings) -> tuple[BudgetRule, ...]:
@@ -114,47 +267,64 @@ def rules_from(settings: Settings) -> tuple[BudgetRule, ...]:
     return tuple(found)
 
 
-def accounts(ledger: BudgetLedger, rules: Iterable[BudgetRule], keys: ScopeKeys,
-             create: bool) -> list[Target]:
-    found: list[Target] = []
+def scopes(rules: Iterable[BudgetRule], keys: ScopeKeys) -> list[Scope]:
+    """The (rule, scope key) pairs that apply, given the keys known for a call."""
+    found: list[Scope] = []
     for rule in rules:
         key = keys.key(rule.scope)
-        if key is None:
-            continue
-        account = ledger.account(rule, key, create=create)
-        if account is not None:
-            found.append((rule, key, account))
+        if key is not None:
+            found.append((rule, key))
     return found
 
 
-def charge(targets: Iterable[Target], usd: float, tokens: int,
-           warn_ratio: float) -> list[Crossing]:
-    crossings: list[Crossing] = []
-    for rule, key, account in targets:
-        before, after = account.add(usd, tokens)
+# --- tripwire.budget() blocks: in-process accounts with the same semantics ----------------
+_blocks_lock = threading.Lock()
+
+
+def reserve_blocks(reservation_id: str, blocks: Sequence[BudgetBlock], usd: float,
+                   tokens: int) -> Crossing | None:
+    with _blocks_lock:
+        for block in blocks:
+            crossing = refusal(block.rule, block.name, block.account.committed())
+            if crossing is not None:
+                return crossing
+        for block in blocks:
+            block.account.reserve(reservation_id, usd, tokens)
+    return None
+
+
+def release_blocks(reservation_id: str, blocks: Iterable[BudgetBlock]) -> None:
+    for block in blocks:
+        block.account.release(reservation_id)
+
+
+def settle_blocks(blocks: Iterable[BudgetBlock], usd: float, tokens: int,
+                  reservation: Reservation | None) -> list[Spend]:
+    rid = reservation.id if reservation is not None else None
+    spends = []
+    with _blocks_lock:
+        for block in blocks:
+            before, after = block.account.settle(rid, usd, tokens)
+            spends.append(Spend(block.rule, block.name, before, after))
+    if reservation is not None:  # blocks the reservation held that this span no longer has
+        release_blocks(reservation.id, reservation.blocks)
+    return spends
+
+
+def crossings(spends: Iterable[Spend], warn_ratio: float) -> list[Crossing]:
+    """Limits reached (or warning thresholds passed) by these settlements."""
+    found: list[Crossing] = []
+    for spend in spends:
+        rule, key, before, after = spend.rule, spend.scope_key, spend.before, spend.after
         for unit, limit, was, now in (("usd", rule.usd, before[0], after[0]),
                                       ("tokens", rule.tokens, before[1], after[1])):
             if limit is None:
                 continue
             if now >= limit:
-                crossings.append(Crossing(rule, key, unit, limit, now, True, was < limit))
+                found.append(Crossing(rule, key, unit, limit, now, True, was < limit))
             elif now >= limit * warn_ratio > was:
-                crossings.append(Crossing(rule, key, unit, limit, now, False, True))
-    return crossings
-
-
-def block_targets(blocks: Iterable[BudgetBlock]) -> list[Target]:
-    return [(block.rule, block.name, block.account) for block in blocks]
-
-
-def exhausted(targets: Iterable[Target]) -> Crossing | None:
-    for rule, key, account in targets:
-        usd, tokens = account.spent()
-        if rule.usd is not None and usd >= rule.usd:
-            return Crossing(rule, key, "usd", rule.usd, usd, True, False)
-        if rule.tokens is not None and tokens >= rule.tokens:
-            return Crossing(rule, key, "tokens", rule.tokens, tokens, True, False)
-    return None
+                found.append(Crossing(rule, key, unit, limit, now, False, True))
+    return found
 
 
 def _baggage_str(ctx: Context | None, *names: str) -> str | None:
@@ -174,22 +344,17 @@ def root_route(record: TraceRecord | None) -> str | None:
     return route if isinstance(route, str) and route else None
 
 
-def exhausted_before_call(state: ProcessState, ledger: BudgetLedger,
-                          rules: tuple[BudgetRule, ...], settings: Settings,
-                          ctx: Context) -> Crossing | None:
-    """The first budget of a call about to start in ``ctx`` that is already spent, if any."""
-    blocks = active_blocks()
-    crossing = exhausted(block_targets(blocks)) if blocks else None
-    if crossing is None and rules:
-        span_ctx = trace.get_current_span(ctx).get_span_context()
-        record = state.traces.get(span_ctx.trace_id) if span_ctx.is_valid else None
-        keys = ScopeKeys(
-            trace=format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
-            conversation=_baggage_str(ctx, semconv.GEN_AI_CONVERSATION_ID)
-            or (record.conversation_id if record else None),
-            user=_baggage_str(ctx, *USER_KEYS) or (record.user_id if record else None),
-            feature=_baggage_str(ctx, semconv.BAGGAGE_FEATURE)
-            or (record.feature if record else None) or root_route(record) or settings.feature,
-        )
-        crossing = exhausted(accounts(ledger, rules, keys, create=False))
-    return crossing
+def scopes_before_call(state: ProcessState, rules: tuple[BudgetRule, ...], settings: Settings,
+                       ctx: Context) -> list[Scope]:
+    """The ledger scopes a call about to start in ``ctx`` spends from."""
+    span_ctx = trace.get_current_span(ctx).get_span_context()
+    record = state.traces.get(span_ctx.trace_id) if span_ctx.is_valid else None
+    keys = ScopeKeys(
+        trace=format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
+        conversation=_baggage_str(ctx, semconv.GEN_AI_CONVERSATION_ID)
+        or (record.conversation_id if record else None),
+        user=_baggage_str(ctx, *USER_KEYS) or (record.user_id if record else None),
+        feature=_baggage_str(ctx, semconv.BAGGAGE_FEATURE)
+        or (record.feature if record else None) or root_route(record) or settings.feature,
+    )
+    return scopes(rules, keys)

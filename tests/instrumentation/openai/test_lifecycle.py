@@ -89,7 +89,7 @@ def test_budget_gate_blocks_before_sending(env, budget_gate) -> None:
 
 def test_broken_budget_gate_is_ignored(env, monkeypatch) -> None:
     """The runtime's gate failing (a tripwire bug) never stops the call."""
-    monkeypatch.setattr(runtime_module, "exhausted_before_call", _boom)
+    monkeypatch.setattr(runtime_module, "scopes_before_call", _boom)
     processor = EnrichingSpanProcessor(SimpleSpanProcessor(InMemorySpanExporter()))
     replace_settings(budget_mode=BudgetMode.ENFORCE, budget_trace_usd=0.01)
     try:
