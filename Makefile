@@ -22,6 +22,7 @@ demo-rag: install
 	$(PY) examples/rag_agent.py
 
 test: install
+	scripts/install-test-deps.sh
 	$(PY) -m pytest -q
 
 lint: install

@@ -7,6 +7,7 @@ overhead     overhead.py    µs added per call and per stream chunk on the real 
 isolated     overhead.py    our wrapper alone, with the SDK's share of it (enrichment.py)
 enrichment   enrichment.py  the EnrichingSpanProcessor alone, per span
 memory       memory.py      RSS and retained objects over ``--spans`` spans and SDK calls
+budget-store budget_store.py  the enforce-mode gate per call: in memory and on Redis
 
 The timing, A/B rounds, floor and table printing are in harness.py; the targets are the
 table in docs/performance.md (targets.py reads it). ``--check`` exits 1 when a target is
@@ -26,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 import harness
 import targets
+from budget_store import print_budget_store, run_budget_store
 from enrichment import print_enrichment, run_enrichment
 from imports import print_imports, run_imports
 from memory import print_memory, run_memory
@@ -38,6 +40,7 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "isolated": (lambda a: run_isolated(max(a.rounds, 20), a.calls * 4), print_isolated),
     "enrichment": (lambda a: run_enrichment(max(a.rounds // 2, 3), 2000), print_enrichment),
     "memory": (lambda a: run_memory(a.spans, a.sdk_calls), print_memory),
+    "budget-store": (lambda a: run_budget_store(2000 if a.quick else 20000), print_budget_store),
 }
 
 

@@ -8,6 +8,7 @@ module only parses and validates; the settings in force are held by the process 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -192,6 +193,8 @@ def _store_url(raw: Any) -> str | None:
         return None
     if not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(raw)
+    if importlib.util.find_spec("redis") is None:  # checked now, not at the first call
+        raise ValueError(raw)
     return text
 
 
@@ -251,7 +254,7 @@ _SPECS: tuple[_Spec, ...] = (
           "a positive integer (tokens)",
           "Output tokens a call is assumed to use when reserving its cost (enforce mode) and the request sets no output limit."),
     _Spec("budget_store", "TRIPWIRE_BUDGET_STORE", _store_url,
-          "a redis://, rediss:// or unix:// URL (redis-py URL options allowed); empty: in this process",
+          "a redis://, rediss:// or unix:// URL (redis-py URL options allowed; needs tripwire-otel[redis]); empty: in this process",
           "Shared budget ledger, so that every worker and replica spends from one budget (extra tripwire-otel[redis])."),
     _Spec("budget_store_failure", "TRIPWIRE_BUDGET_STORE_FAILURE", StoreFailure, "one of open, closed",
           "When the budget store cannot be reached: open lets calls go ahead (spans flagged), closed refuses them."),
