@@ -322,7 +322,7 @@ def test_a_store_url_without_redis_py_is_a_config_error(monkeypatch: pytest.Monk
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "redis" else real(name, *a))
-    with pytest.raises(ConfigError, match="TRIPWIRE_BUDGET_STORE.*tripwire-otel\\[redis\\]"):
+    with pytest.raises(ConfigError, match=r"TRIPWIRE_BUDGET_STORE.*tripwire-otel\[redis\]"):
         load_settings({"TRIPWIRE_BUDGET_STORE": "redis://127.0.0.1:6379/0"})
     errors: list[ConfigError] = []
     assert load_settings({"TRIPWIRE_BUDGET_STORE": "redis://127.0.0.1:6379/0"},
