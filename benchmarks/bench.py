@@ -8,6 +8,7 @@ isolated     overhead.py    our wrapper alone, with the SDK's share of it (enric
 enrichment   enrichment.py  the EnrichingSpanProcessor alone, per span
 memory       memory.py      RSS and retained objects over ``--spans`` spans and SDK calls
 budget-store budget_store.py  the enforce-mode gate per call: in memory and on Redis
+redaction    redaction.py   redaction MB/s on prose and adversarial inputs; a 1 MB prompt
 
 The timing, A/B rounds, floor and table printing are in harness.py; the targets are the
 table in docs/performance.md (targets.py reads it). ``--check`` exits 1 when a target is
@@ -32,6 +33,7 @@ from enrichment import print_enrichment, run_enrichment
 from imports import print_imports, run_imports
 from memory import print_memory, run_memory
 from overhead import print_isolated, print_overhead, run_isolated, run_overhead
+from redaction import print_redaction, run_redaction
 
 # name -> (run with the parsed arguments, print)
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
@@ -41,6 +43,7 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "enrichment": (lambda a: run_enrichment(max(a.rounds // 2, 3), 2000), print_enrichment),
     "memory": (lambda a: run_memory(a.spans, a.sdk_calls), print_memory),
     "budget-store": (lambda a: run_budget_store(2000 if a.quick else 20000), print_budget_store),
+    "redaction": (lambda a: run_redaction(2 if a.quick else 5), print_redaction),
 }
 
 

@@ -14,7 +14,7 @@ from harness import fmt
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 BEGIN, END = "<!-- bench-targets:begin", "<!-- bench-targets:end -->"
-_LIMIT = re.compile(r"^≤\s*(\d+(?:\.\d+)?)\s*µs$")
+_LIMIT = re.compile(r"^≤\s*(\d+(?:\.\d+)?)\s*(µs|ms|×)$")
 _POINTER = re.compile(r"^`(/[^`\s]+)`$")
 
 
@@ -25,8 +25,10 @@ class TargetsError(ValueError):
 @dataclass(frozen=True)
 class Target:
     label: str
-    limit_us: float
+    limit_us: float  # the limit, in ``unit`` (µs for the time targets)
     pointer: str  # JSON pointer into the results, e.g. /isolated/variants/tripwire/chat/added_us
+
+    unit: str = "µs"  # µs, ms, or × (a ratio)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -54,7 +56,8 @@ def parse(text: str) -> list[Target]:
         if not label or limit_match is None or pointer_match is None:
             raise TargetsError(f"line {lineno}: expected a label, '≤ N µs' and a `/json/pointer`"
                                f", got {cells}")
-        targets.append(Target(label, float(limit_match.group(1)), pointer_match.group(1)))
+        targets.append(Target(label, float(limit_match.group(1)), pointer_match.group(1),
+                              limit_match.group(2)))
     if not targets:
         raise TargetsError(f"the table between '{BEGIN} …' and '{END}' has no targets")
     return targets
@@ -83,8 +86,8 @@ def evaluate(targets: list[Target], result: dict[str, Any]) -> list[dict[str, An
     for target in targets:
         section = target.path[0]
         row: dict[str, Any] = {"target": target.label, "limit_us": target.limit_us,
-                               "pointer": target.pointer, "measured_us": None,
-                               "in_floors": None}
+                               "unit": target.unit, "pointer": target.pointer,
+                               "measured_us": None, "in_floors": None}
         value = _dig(result, target.path)
         if section not in result:
             row["status"] = "not run"
@@ -93,7 +96,8 @@ def evaluate(targets: list[Target], result: dict[str, Any]) -> list[dict[str, An
         else:
             median = value["median"]
             floor = (_dig(result, (section, "floor_us", "median"))
-                     or _dig(result, ("overhead", "floor_us", "median")))
+                     or _dig(result, ("overhead", "floor_us", "median"))
+                     if target.unit == "µs" else None)  # floors are µs
             row.update(measured_us=value, met=median <= target.limit_us,
                        status="met" if median <= target.limit_us else "missed",
                        in_floors=round(median / floor, 2) if floor else None)
@@ -116,7 +120,7 @@ def print_targets(rows: list[dict[str, Any]], check: bool) -> None:
     for row in shown:
         floors = f"  = {row['in_floors']} floors" if row["in_floors"] else ""
         verdict = {"met": "met", "missed": "NOT met"}.get(row["status"], row["status"])
-        print(f"{row['target']:<{width}} ≤ {row['limit_us']:>5.1f} µs: "
+        print(f"{row['target']:<{width}} ≤ {row['limit_us']:>5.1f} {row.get('unit', 'µs')}: "
               f"{fmt(row['measured_us'], 2):>26}{floors}  {verdict}")
     if check:
         counts = {status: sum(row["status"] == status for row in rows)

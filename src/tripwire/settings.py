@@ -234,7 +234,7 @@ _SPECS: tuple[_Spec, ...] = (
           "a positive integer (characters)",
           "Cap on each recorded content attribute (message JSON, tool arguments)."),
     _Spec("content_redaction", "TRIPWIRE_CONTENT_REDACTION", _redaction,
-          "comma-separated built-in names (email, card, phone, ipv4, secret) or regex:<pattern>",
+          "comma-separated built-in names (email, card, phone, ipv4, secret) or regex:<pattern> (RE2 syntax with tripwire-otel[re2])",
           "Redaction applied to content before it is recorded."),
     _Spec("redactor", None, _callable, "a callable str -> str",
           "Custom redaction function (configure() only)."),

@@ -60,14 +60,15 @@ def test_parse_reads_only_the_marked_table(targets: ModuleType) -> None:
 def test_the_docs_table_parses_and_points_into_known_sections(targets: ModuleType) -> None:
     parsed = targets.load()
     assert parsed
-    sections = {"imports", "overhead", "isolated", "enrichment", "memory"}
+    sections = {"imports", "overhead", "isolated", "enrichment", "memory", "redaction",
+                "budget-store"}
     assert {t.path[0] for t in parsed} <= sections
 
 
 @pytest.mark.parametrize("bad", [
     TABLE.replace("<!-- bench-targets:end -->", ""),
     TABLE.replace("≤ 60 µs", "60 µs"),
-    TABLE.replace("≤ 2 µs", "≤ 2 ms"),
+    TABLE.replace("≤ 2 µs", "≤ 2 s"),
     TABLE.replace("`/isolated/variants/tripwire+enrich/chat/added_us`", "isolated.chat"),
     TABLE.replace("| per span | ≤ 10.5 µs |", "| per span |"),
     TABLE.split("| per call")[0] + "<!-- bench-targets:end -->\n",
@@ -110,3 +111,15 @@ def test_check_output_lists_every_target(targets: ModuleType,
     assert verdicts == {"per call": "NOT met", "per chunk": "met", "per span": "not run"}
     assert "70.00 (63.00…84.00)" in out
     assert "1 met, 1 missed, 1 not run of 3 targets" in out and out.rstrip().endswith("fails")
+
+
+def test_ratio_and_millisecond_targets(targets: ModuleType) -> None:
+    table = TABLE.replace("| per span | ≤ 10.5 µs | `/enrichment/processor_alone/us_per_span` |",
+                          "| slowdown | ≤ 4 × | `/redaction/worst_slowdown` |\n"
+                          "| one prompt | ≤ 100 ms | `/redaction/end_to_end_1mb_ms` |")
+    parsed = targets.parse(table)
+    assert [(t.label, t.limit_us, t.unit) for t in parsed[2:]] == [
+        ("slowdown", 4.0, "×"), ("one prompt", 100.0, "ms")]
+    result = {"redaction": {"worst_slowdown": _stats(4.5), "end_to_end_1mb_ms": _stats(2.0)}}
+    rows = targets.evaluate(parsed[2:], result)
+    assert [(r["status"], r["in_floors"]) for r in rows] == [("missed", None), ("met", None)]

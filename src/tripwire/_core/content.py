@@ -15,6 +15,9 @@ from tripwire.runtime import get_settings
 from tripwire.settings import ContentCapture, Settings
 
 TRUNCATED = "…[truncated]"
+# Characters past the content cap that redaction still reads (longer than any bounded
+# built-in item: an address, a card or phone number, an IP, an AWS key id).
+REDACTION_MARGIN = 512
 
 
 def capture_mode() -> ContentCapture:
@@ -25,10 +28,15 @@ def clean_text(text: Any, settings: Settings | None = None) -> str:
     """Redact then cap a single piece of captured text."""
     settings = settings or get_settings()
     value = text if isinstance(text, str) else str(text)
+    limit = settings.content_max_length
+    cut = len(value) > limit
+    if cut:
+        # What is never recorded is never scanned; the margin lets an item that straddles
+        # the cap be seen whole, so no prefix of it survives the final cut.
+        value = value[:limit + REDACTION_MARGIN]
     if settings.content_redaction or settings.redactor is not None:
         value = redact(value, settings.content_redaction, settings.redactor)
-    limit = settings.content_max_length
-    if len(value) > limit:
+    if cut or len(value) > limit:
         value = value[:limit] + TRUNCATED
     return value
 

@@ -1,37 +1,125 @@
-"""Redaction of captured content before it is recorded (only runs when capture is on)."""
+"""Redaction of captured content before it is recorded (only runs when capture is on).
+
+Every built-in runs in time linear in the text's length, whatever the text: content is
+whatever a user or a model wrote, and a pattern that backtracks over it would let anyone
+burn the application's CPU on its own request thread. How each stays linear:
+
+- ``email``: found from its ``@``: the domain by a pattern anchored on the ``@`` (its class
+  excludes ``@``, so two scans never overlap), the local part by one walk back over
+  local-part characters, which stops at the previous match or ``@``: each character is read
+  a bounded number of times. (A regex with an unbounded local part retried every start
+  position of a long run: quadratic.)
+- ``card``, ``phone``, ``ipv4``: bounded repetitions of fixed-size groups, anchored on word
+  boundaries: a constant amount of backtracking per start position.
+- ``secret``: the unbounded token body is matched atomically (a lookahead capture re-read by a
+  backreference: no backtracking into it, on every Python ≥ 3.10), so one long run is read once.
+
+User ``regex:`` patterns run on RE2 (``google-re2``, extra ``tripwire-otel[re2]``): linear
+time, and a pattern RE2 cannot express (backreferences, lookaround) is a ``ConfigError``.
+Without RE2 they run on Python's ``re`` over text already cut to the content cap, and a
+warning says so once. docs/reliability.md lists every pattern tripwire runs over content.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Any, Protocol
+
+logger = logging.getLogger("tripwire")
+
+try:  # the optional extra tripwire-otel[re2]: a linear-time engine for user patterns
+    import re2 as _re2
+except ImportError:  # pragma: no cover - exercised when the extra is absent
+    _re2 = None
+
+_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+# The domain after an "@": labels and dots, ending in a dot and a 2+ letter TLD.
+_EMAIL_DOMAIN = r"@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 
 # Built-in patterns: conservative, so ordinary prose is not mangled.
 BUILTIN_PATTERNS: dict[str, str] = {
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    "email": "[A-Za-z0-9._%+-]+" + _EMAIL_DOMAIN,  # documentation; matched by _EmailPattern
     "card": r"\b(?:\d[ -]?){12,18}\d\b",
     "phone": r"(?<!\w)\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?!\w)",
     "ipv4": r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
-    "secret": r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}\b|\bAKIA[0-9A-Z]{16}\b|\bBearer\s+[A-Za-z0-9._~+/=-]{16,}",
+    # (?=(X))\1 matches X atomically: the engine never backtracks into a long token.
+    "secret": r"\b(?:sk|pk|rk)-(?=([A-Za-z0-9_-]{16,}))\1|\bAKIA[0-9A-Z]{16}\b"
+              r"|\bBearer\s+(?=([A-Za-z0-9._~+/=-]{16,}))\2",
 }
 REGEX_PREFIX = "regex:"
 
 
+class Substituter(Protocol):
+    def sub(self, repl: str, text: str) -> str: ...
+
+
+class _EmailPattern:
+    """``email`` in linear time (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._domain = re.compile(_EMAIL_DOMAIN)
+
+    def sub(self, repl: str, text: str) -> str:
+        if "@" not in text:
+            return text
+        out: list[str] = []
+        done = 0  # text[:done] is settled
+        for match in self._domain.finditer(text):
+            at = match.start()
+            start = at
+            while start > done and text[start - 1] in _LOCAL_CHARS:
+                start -= 1
+            if start == at:
+                continue  # nothing before the "@": not an address
+            out.append(text[done:start])
+            out.append(repl)
+            done = match.end()
+        if not out:
+            return text
+        out.append(text[done:])
+        return "".join(out)
+
+
+def _user_pattern(source: str) -> Substituter:
+    if _re2 is not None:
+        try:
+            compiled: Any = _re2.compile(source)
+        except Exception as exc:  # re2.error: not expressible in linear time
+            raise ValueError(f"{source!r}: RE2 cannot run it ({exc})") from None
+        return compiled  # type: ignore[no-any-return]
+    compiled = re.compile(source)
+    _warn_backtracking()
+    return compiled
+
+
+@lru_cache(maxsize=1)
+def _warn_backtracking() -> None:
+    logger.warning("tripwire: regex: redaction patterns run on Python's backtracking re "
+                   "(over text cut to TRIPWIRE_CONTENT_MAX_LENGTH); install "
+                   "tripwire-otel[re2] to run them in linear time")
+
+
 def validate_patterns(items: Iterable[str]) -> None:
-    """Raise ValueError for an unknown built-in name or a regex that does not compile."""
+    """Raise ValueError for an unknown built-in name or a regex that does not compile (on
+    RE2 when it is installed)."""
     for item in items:
         if item.startswith(REGEX_PREFIX):
-            re.compile(item[len(REGEX_PREFIX):])
+            _user_pattern(item[len(REGEX_PREFIX):])
         elif item not in BUILTIN_PATTERNS:
             raise ValueError(item)
 
 
 @lru_cache(maxsize=32)
-def _compiled(items: tuple[str, ...]) -> list[tuple[str, re.Pattern[str]]]:
-    out = []
+def _compiled(items: tuple[str, ...]) -> list[tuple[str, Substituter]]:
+    out: list[tuple[str, Substituter]] = []
     for item in items:
         if item.startswith(REGEX_PREFIX):
-            out.append(("custom", re.compile(item[len(REGEX_PREFIX):])))
+            out.append(("custom", _user_pattern(item[len(REGEX_PREFIX):])))
+        elif item == "email":
+            out.append((item, _EmailPattern()))
         else:
             out.append((item, re.compile(BUILTIN_PATTERNS[item])))
     return out
