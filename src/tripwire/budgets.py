@@ -18,11 +18,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tripwire.errors import ConfigError
-from tripwire.settings import parse_settings_file
+from tripwire.settings import read_settings_file
 
 SCOPES = ("trace", "conversation", "user", "feature", "global")
 WINDOWS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
@@ -261,12 +260,8 @@ def parse_budgets(data: Any, where: str = "TRIPWIRE_BUDGETS_FILE") -> tuple[Budg
 
 def load_budgets_file(path: str) -> tuple[BudgetRule, ...]:
     """Read a budgets file (JSON, or YAML for ``.yaml``/``.yml``); raises ConfigError."""
-    where = f"TRIPWIRE_BUDGETS_FILE ({path})"
-    try:
-        data = parse_settings_file(path, Path(path).read_text(encoding="utf-8"))
-    except Exception as exc:
-        raise ConfigError(where, str(exc)[:200], "a readable JSON or YAML file") from None
-    return parse_budgets(data, where)
+    data = read_settings_file(path, "TRIPWIRE_BUDGETS_FILE")
+    return parse_budgets(data, f"TRIPWIRE_BUDGETS_FILE ({path})")
 
 
 __all__ = ["Account", "BudgetBlock", "BudgetRule", "active_blocks", "budget",

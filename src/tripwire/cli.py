@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from tripwire.errors import ConfigError
+from tripwire.pipeline import file_errors
 from tripwire.settings import _SPECS, load_settings
 from tripwire.version import __version__
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         errors: list[ConfigError] = []
         settings = load_settings(strict=False, errors=errors)
+        errors += file_errors(settings).values()  # loaded exactly as configure() loads them
         for exc in errors:
             print(f"error: {exc}", file=sys.stderr)
         if errors:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+_SHOWN = 200  # characters of an invalid value quoted in a ConfigError
+
 
 class TripwireError(Exception):
     """Base class for exceptions raised by tripwire itself."""
@@ -14,7 +16,10 @@ class ConfigError(TripwireError, ValueError):
         self.setting = setting
         self.value = value
         self.accepted = accepted
-        super().__init__(f"invalid value {value!r} for {setting}: expected {accepted}")
+        shown = repr(value)
+        if len(shown) > _SHOWN:  # a whole file or a hostile value would flood the log
+            shown = shown[:_SHOWN] + f"… ({len(shown)} characters)"
+        super().__init__(f"invalid value {shown} for {setting}: expected {accepted}")
 
 
 class BudgetExceededError(TripwireError):

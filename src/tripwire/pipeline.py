@@ -69,20 +69,28 @@ def enriching_batch_processor(exporter: SpanExporter, *args: Any, **kwargs: Any)
     return EnrichingSpanProcessor(BoundedShutdownBatchSpanProcessor(exporter, *args, **kwargs))
 
 
-def check_files(settings: Settings, *, strict: bool) -> Settings:
-    """Validate the prices and budgets files. Lenient: log, drop the bad file, install."""
-    changes: dict[str, Any] = {}
+def file_errors(settings: Settings) -> dict[str, ConfigError]:
+    """The prices and budgets files the settings name, loaded as they will be used: the
+    error of each one that cannot be, by setting name."""
+    errors: dict[str, ConfigError] = {}
     for name, loader in (("prices_file", load_overlay), ("budgets_file", load_budgets_file)):
         path = getattr(settings, name)
-        if not path:
-            continue
-        try:
-            loader(path)
-        except ConfigError as exc:
-            if strict:
-                raise
-            log_errors([exc])
-            changes[name] = None
+        if path:
+            try:
+                loader(path)
+            except ConfigError as exc:
+                errors[name] = exc
+    return errors
+
+
+def check_files(settings: Settings, *, strict: bool) -> Settings:
+    """Validate the prices and budgets files. Lenient: log, drop only the bad file's
+    setting (its feature stays off), install."""
+    errors = file_errors(settings)
+    if errors and strict:
+        raise next(iter(errors.values()))
+    log_errors(list(errors.values()))
+    changes: dict[str, Any] = dict.fromkeys(errors)
     if changes:
         settings = dataclasses.replace(settings, **changes)
     if not strict:

@@ -135,6 +135,9 @@ TRIPWIRE_USAGE_ESTIMATED = "tripwire.usage.estimated"
 # The provider reported token counts that cannot be right (negative, not whole, absurd):
 # they are not recorded and never charged to a budget.
 TRIPWIRE_USAGE_INVALID = "tripwire.usage.invalid"
+# Keys of attributes left out because OTLP cannot encode their values (an integer beyond
+# int64, a float that is not finite): the rest of the span is kept.
+TRIPWIRE_INVALID_ATTRIBUTES = "tripwire.invalid_attributes"
 TRIPWIRE_USAGE_ESTIMATE_METHOD = "tripwire.usage.estimate_method"
 
 # --- tripwire: cost -----------------------------------------------------------------------

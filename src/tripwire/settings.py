@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from tripwire._core.redaction import validate_patterns
@@ -337,12 +338,30 @@ def load_settings(
 
 def parse_settings_file(path: str, text: str) -> Any:
     """The data in ``text``, read from a file a setting names (budgets, prices): YAML for
-    ``.yaml``/``.yml``, JSON otherwise. Raises what the parser raises."""
+    ``.yaml``/``.yml``, JSON otherwise. Raises what the parser raises. YAML aliases are
+    refused: these files never need them, and a few hundred bytes of nested aliases expand
+    to gigabytes (a "billion laughs")."""
     if path.lower().endswith((".yaml", ".yml")):
-        import yaml
+        import yaml  # PyYAML: only for YAML files
 
-        return yaml.safe_load(text)
+        class NoAliases(yaml.SafeLoader):
+            def compose_node(self, parent: Any, index: Any) -> Any:
+                if self.check_event(yaml.AliasEvent):
+                    raise yaml.YAMLError("YAML aliases are not allowed in settings files")
+                return super().compose_node(parent, index)
+
+        return yaml.load(text, Loader=NoAliases)
     return json.loads(text)
+
+
+def read_settings_file(path: str, setting: str) -> Any:
+    """Read and parse the file a setting names; every failure (missing, unreadable, not
+    UTF-8, not JSON or YAML) is a :class:`ConfigError` naming the setting."""
+    try:
+        return parse_settings_file(path, Path(path).read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise ConfigError(f"{setting} ({path})", f"{type(exc).__name__}: {str(exc)[:120]}",
+                          "a readable UTF-8 JSON or YAML file") from None
 
 
 def log_errors(errors: list[ConfigError]) -> None:

@@ -33,6 +33,8 @@ from tripwire._core.operations import (
 )
 from tripwire._core.telemetry import make_telemetry
 from tripwire._core.wrapping import CallMapping
+from tripwire.runtime import replace_settings
+from tripwire.settings import ContentCapture
 
 _MODULE = "tripwire_lifecycle_fake_sdk"
 
@@ -107,7 +109,15 @@ def test_failing_records_error_type_and_status(provider: TracerProvider,
     assert live.ends == [("partial", "Boom")]
     assert span.attributes[semconv.ERROR_TYPE] == "Boom"
     assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == "no luck"
+    assert span.status.description == "Boom"  # capture off: the message is content
+
+
+def test_with_capture_on_the_status_carries_the_message_redacted(
+        provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
+    replace_settings(capture_content=ContentCapture.SPAN_ONLY, content_redaction=("email",))
+    Recorded(provider.get_tracer("t")).fail(Boom("no luck for ann@example.com"))
+    [span] = exporter.get_finished_spans()
+    assert span.status.description == "Boom: no luck for [REDACTED:email]"
 
 
 def test_a_span_that_cannot_start_leaves_the_call_untraced(provider: TracerProvider) -> None:

@@ -102,3 +102,51 @@ def test_without_re2_user_patterns_fall_back_with_one_warning(
     finally:
         redaction._warn_backtracking.cache_clear()
         redaction._compiled.cache_clear()
+
+
+def test_token_estimates_of_long_texts_are_bounded_and_marked() -> None:
+    from tripwire._core.tokens import EXTRAPOLATED, MAX_COUNTED_CHARS, count_tokens
+
+    short, method = count_tokens("word " * 1000, "gpt-4o")
+    assert not method.endswith(EXTRAPOLATED)
+    long_text = "word " * (MAX_COUNTED_CHARS // 5 * 20)  # 20 times the counted prefix
+    tokens, long_method = count_tokens(long_text, "gpt-4o")
+    assert long_method == method + EXTRAPOLATED
+    assert tokens == pytest.approx(short * 20 * MAX_COUNTED_CHARS // 5000, rel=0.01)
+
+
+SECRETS = {
+    "openai": "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" * 2,
+    "aws id": "AKIAIOSFODNN7EXAMPLE",
+    "aws secret": 'aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+    "google": "AIzaSyA1234567890abcdefghijklmnopqrstu1",
+    "github": "ghp_" + "a1B2" * 9,
+    "github pat": "github_pat_" + "A1_b" * 8,
+    "slack": "xoxb-1234567890-abcdefABCDEF",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9P",
+    "pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7x\n-----END RSA PRIVATE KEY-----",
+    "bearer": "Bearer abcdefghijklmnopqrstuvwx",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SECRETS))
+def test_every_secret_format_is_redacted(kind: str) -> None:
+    secret = SECRETS[kind]
+    out = redact(f"here: {secret} and again {secret}.", ("secret",))
+    assert out.count(R("secret")) == 2
+    body = secret.split("=")[-1].strip('"').splitlines()[-1 if kind != "pem" else 1]
+    assert body[-8:] not in out
+
+
+@pytest.mark.parametrize("unit", ["eyJ", "xoxb-", "ghp_", "AIza", "aws_secret=",
+                                  "-----BEGIN RSA PRIVATE KEY-----"])
+def test_secret_prefix_chains_are_left_alone_or_redacted_whole(unit: str) -> None:
+    text = unit * 2000
+    out = redact(text, ("secret",))
+    assert out in (text, R("secret")) or set(out.split(R("secret"))) <= {"", unit}
+
+
+def test_prose_with_secret_like_words_is_untouched() -> None:
+    prose = ("The key to success: see page 40. Bearer bonds are paper; sk-8 is a skateboard. "
+             "AIza is a name. -----BEGIN notes-----")
+    assert redact(prose, ALL) == prose

@@ -317,3 +317,46 @@ def test_numbers_in_structured_content_are_redacted(pipeline: Pipeline) -> None:
     assert result == {"charged": "[REDACTED:card]", "amount": 12.5}
     for where, text in recorded(pipeline):
         assert str(CARD_NUMBER) not in text, (where, text)
+
+
+# --- provider errors that echo the request -------------------------------------------------
+
+ECHOED = {"key": "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX", "email": "jane.doe@example.com",
+          "card": "4111 1111 1111 1111"}
+ECHO = (f"Invalid request: content 'my key is {ECHOED['key']}, mail {ECHOED['email']}, "
+        f"card {ECHOED['card']}' is not allowed")
+
+
+def _echoing_error(case_name: str) -> Any:
+    """A 400 whose body repeats part of the prompt, as providers' validation errors do."""
+    import tripwire.testing as testing
+    from tripwire.testing import anthropic_server, bedrock_server, gemini_server
+
+    return {
+        "openai": lambda: testing.bad_request(ECHO),
+        "anthropic": lambda: anthropic_server.anthropic_error(400, "invalid_request_error", ECHO),
+        "google_genai": lambda: gemini_server.gemini_error(400, ECHO),
+        "bedrock": lambda: bedrock_server.bedrock_error(400, "ValidationException", ECHO),
+    }[case_name]()
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_an_error_that_echoes_the_prompt_leaks_nothing(llm: LLMEnv, mode: ContentCapture) -> None:
+    """With capture off the status says the error type and HTTP status only; with capture on
+    the message is redacted like content."""
+    replace_settings(capture_content=mode, content_redaction=("email", "card", "secret"))
+    client = llm.client()
+    llm.server.enqueue(_echoing_error(llm.case.name))
+    with pytest.raises(Exception) as raised:
+        llm.case.call(client)
+    assert ECHOED["email"] in str(raised.value)  # the application still sees the real error
+    [span] = llm.llm_spans()
+    description = span.status.description or ""
+    assert description.startswith(span.attributes[semconv.ERROR_TYPE])
+    if not mode.enabled:
+        assert description == f"{span.attributes[semconv.ERROR_TYPE]} (HTTP 400)"
+    for where, text in recorded(llm.pipeline):
+        for secret in ECHOED.values():
+            assert secret not in text, (where, text)
+    if mode.enabled:
+        assert "[REDACTED:email]" in description

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from tripwire._core.fields import safe_text
 from tripwire._core.redaction import redact
 from tripwire.runtime import get_settings
 from tripwire.settings import ContentCapture, Settings
@@ -38,7 +39,7 @@ def clean_text(text: Any, settings: Settings | None = None) -> str:
         value = redact(value, settings.content_redaction, settings.redactor)
     if cut or len(value) > limit:
         value = value[:limit] + TRUNCATED
-    return value
+    return safe_text(value)
 
 
 def to_json(value: Any, settings: Settings | None = None) -> str:
@@ -96,8 +97,9 @@ def _clean(value: Any, settings: Settings) -> Any:
         text = str(value)
         cleaned = redact(text, settings.content_redaction, settings.redactor)
         return value if cleaned == text else cleaned
-    if isinstance(value, dict):
-        return {k: _clean(v, settings) for k, v in value.items()}
+    if isinstance(value, dict):  # keys are content too: {"jane@example.com": ...}
+        return {(clean_text(k, settings) if isinstance(k, str) else k): _clean(v, settings)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean(v, settings) for v in value]
     return value

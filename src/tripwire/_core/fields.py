@@ -106,3 +106,63 @@ def plausible_count(value: Any) -> int | None:
     if not (0 <= value <= MAX_PLAUSIBLE_TOKENS) or value != int(value):
         return None  # NaN fails the range check
     return int(value)
+
+
+_INT64 = 2**63
+
+
+def safe_text(text: str) -> str:
+    """``text`` as OTLP can encode it: valid UTF-8 (a lone surrogate would fail the whole
+    export batch), lone surrogates replaced."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _safe_value(value: Any) -> Any:
+    """``value`` made encodable, or ``_DROP`` when it cannot be (out of int64, not finite)."""
+    kind = type(value)
+    if kind is str:
+        return safe_text(value)
+    if kind is bool:
+        return value
+    if kind is int:
+        return value if -_INT64 <= value < _INT64 else _DROP
+    if kind is float:
+        return value if value - value == 0 else _DROP  # NaN and ±inf fail this
+    if kind in (list, tuple):
+        items = [_safe_value(item) for item in value]
+        return _DROP if any(item is _DROP for item in items) else tuple(items)
+    return value
+
+
+_DROP = object()
+
+
+def safe_attributes(attributes: dict[str, Any]) -> list[str]:
+    """Make every key and value of ``attributes`` encodable in place; drop what cannot be
+    (returned, to be flagged). The common case — ASCII strings, small ints — costs one type
+    check per value."""
+    dropped: list[str] = []
+    for key in list(attributes):
+        value = attributes[key]
+        kind = type(value)
+        if (kind is str and value.isascii()) or kind is bool or (
+                kind is int and -_INT64 <= value < _INT64):
+            safe = value
+        else:
+            safe = _safe_value(value)
+        clean_key = safe_text(key)
+        if safe is _DROP:
+            del attributes[key]
+            dropped.append(clean_key)
+            continue
+        if clean_key is not key:
+            del attributes[key]
+        if safe is not value or clean_key is not key:
+            attributes[clean_key] = safe
+    return dropped

@@ -11,7 +11,7 @@ from __future__ import annotations
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -20,14 +20,16 @@ from opentelemetry.trace import SpanKind
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import MAX_PLAUSIBLE_TOKENS, plausible_count
+from tripwire._core.fields import MAX_PLAUSIBLE_TOKENS, plausible_count, safe_text
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.lifecycle import LiveSpan
 from tripwire._core.telemetry import Telemetry
 from tripwire._core.tokens import count_tokens
 from tripwire._core.tools import RequestedToolCall, check_tool_calls, prompt_hash
-from tripwire.processors.ledger import Reservation
 from tripwire.runtime import get_runtime, get_settings
+
+if TYPE_CHECKING:
+    from tripwire.processors.ledger import Reservation
 
 _CALL_KEY = otel_context.create_key("tripwire-llm-call")
 _now = timeit.default_timer
@@ -102,6 +104,8 @@ class LLMCall(LiveSpan[Result]):
         self._ttfc: float | None = None
         self._reservation: tuple[int, int] | None = None
         attrs = request.attributes
+        if request.model:
+            request.model = safe_text(request.model)
         attrs[semconv.GEN_AI_OPERATION_NAME] = request.operation
         attrs[semconv.GEN_AI_PROVIDER_NAME] = request.provider
         if request.model:
@@ -244,13 +248,13 @@ class LLMCall(LiveSpan[Result]):
             self.span.add_event(semconv.EVENT_GEN_AI_CLIENT_INFERENCE_DETAILS, payload)
 
     def _record_result(self, result: Result) -> None:
-        span = self.span
         attrs: dict[str, Any] = dict(result.attributes)
         if _drop_invalid_usage(result):
             attrs[semconv.TRIPWIRE_USAGE_INVALID] = True
         if result.response_id:
             attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
         if result.response_model:
+            result.response_model = safe_text(result.response_model)
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
             self.metric_attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
         if result.finish_reasons:
@@ -279,7 +283,7 @@ class LLMCall(LiveSpan[Result]):
                 attrs[semconv.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES] = report.unknown
             if report.invalid:
                 attrs[semconv.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS] = report.invalid
-        span.set_attributes(attrs)
+        self.set_safe(attrs)
         mode = content.capture_mode()
         if mode.enabled and result.output_messages is not None:
             self._emit_content(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
@@ -28,6 +28,8 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tripwire import semconv
+from tripwire._core import content
+from tripwire._core.fields import safe_attributes, safe_text
 from tripwire._core.guard import guard, log_failure
 
 # The wrapt wrapper signature: (wrapped, instance, args, kwargs) -> what the call returns.
@@ -37,17 +39,56 @@ R = TypeVar("R")  # what a call's outcome is read into (Result, OperationResult)
 S = TypeVar("S", bound="LiveSpan[Any]")
 
 
+def _status_code(exc: BaseException) -> int | None:
+    """The HTTP status of a provider error, from the public fields SDK errors carry
+    (``status_code``: openai, anthropic; ``code``: google-genai; botocore's response)."""
+    for value in (getattr(exc, "status_code", None), getattr(exc, "code", None)):
+        if type(value) is int and 100 <= value <= 599:
+            return value
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        value = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if type(value) is int:
+            return value
+    return None
+
+
+def error_description(exc: BaseException, error_type: str | None) -> str:
+    """The status description of a failed span. With content capture off it says only what
+    tripwire itself knows — the error type and the HTTP status — never the message: provider
+    error bodies echo the request (prompts, keys). With capture on, the message passes through
+    redaction and the content cap like any captured text."""
+    kind = error_type or type(exc).__qualname__
+    if content.capture_mode().enabled:
+        message = content.clean_text(str(exc))
+        return f"{kind}: {message}" if message else kind
+    status = _status_code(exc)
+    return f"{kind} (HTTP {status})" if status is not None else kind
+
+
 class LiveSpan(ABC, Generic[R]):
     """One started span until it ends; subclasses record the outcome in :meth:`_record_end`."""
 
     __slots__ = ("_end_lock", "_ended", "_token", "span")
 
     def __init__(self, tracer: trace.Tracer, name: str, kind: SpanKind,
-                 attributes: Mapping[str, Any]) -> None:
+                 attributes: dict[str, Any]) -> None:
         self._ended = False
         self._end_lock = threading.Lock()
         self._token: object = None
-        self.span = tracer.start_span(name, kind=kind, attributes=attributes)
+        # What an SDK or a provider handed us may not be encodable (a lone surrogate in a
+        # model name fails the whole OTLP batch): made safe here, once, for every span.
+        dropped = safe_attributes(attributes)
+        if dropped:
+            attributes[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = tuple(dropped)
+        self.span = tracer.start_span(safe_text(name), kind=kind, attributes=attributes)
+
+    def set_safe(self, attributes: dict[str, Any]) -> None:
+        """Set ``attributes`` (a private dict) made encodable; what cannot be is flagged."""
+        dropped = safe_attributes(attributes)
+        if dropped:
+            attributes[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = tuple(dropped)
+        self.span.set_attributes(attributes)
 
     @classmethod
     def try_start(cls: type[S], *args: Any) -> S | None:
@@ -111,7 +152,7 @@ class LiveSpan(ABC, Generic[R]):
                 with guard("error attributes"):
                     self.span.set_attribute(semconv.ERROR_TYPE, error_type)  # type: ignore[arg-type]
                     self.span.set_status(
-                        Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
+                        Status(StatusCode.ERROR, error_description(exc, error_type)))
         finally:
             # The span is ended before the processors run; a processor that raises (e.g. the
             # one an EnrichingSpanProcessor wraps) must not replace the app's result or error.

@@ -253,7 +253,7 @@ class OperationSpan(LiveSpan[OperationResult]):
                 attrs[semconv.GEN_AI_TOOL_CALL_RESULT] = (
                     content.clean_text(output) if isinstance(output, str) else content.to_json(output)
                 )
-        span.set_attributes(attrs)
+        self.set_safe(attrs)
 
 
 # --- starting and completing ---------------------------------------------------------------

@@ -11,8 +11,10 @@ burn the application's CPU on its own request thread. How each stays linear:
   position of a long run: quadratic.)
 - ``card``, ``phone``, ``ipv4``: bounded repetitions of fixed-size groups, anchored on word
   boundaries: a constant amount of backtracking per start position.
-- ``secret``: the unbounded token body is matched atomically (a lookahead capture re-read by a
-  backreference: no backtracking into it, on every Python ≥ 3.10), so one long run is read once.
+- ``secret``: OpenAI/Stripe-style keys, AWS key ids (and secret keys where they are named),
+  Google API keys, GitHub and Slack tokens, JWTs, PEM private-key blocks and bearer tokens;
+  every unbounded token body is matched atomically (a lookahead capture re-read by a
+  backreference: no backtracking into it, on every Python ≥ 3.10), the others are bounded.
 
 User ``regex:`` patterns run on RE2 (``google-re2``, extra ``tripwire-otel[re2]``): linear
 time, and a pattern RE2 cannot express (backreferences, lookaround) is a ``ConfigError``.
@@ -39,15 +41,37 @@ _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 # The domain after an "@": labels and dots, ending in a dot and a 2+ letter TLD.
 _EMAIL_DOMAIN = r"@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 
+
+def _atomic(name: str, body: str) -> str:
+    """``body`` matched atomically: (?=(?P<n>X))(?P=n) — the engine never backtracks into
+    it, so a long run is read once (Python < 3.11 has no possessive quantifiers)."""
+    return f"(?=(?P<{name}>{body}))(?P={name})"
+
+
+# Secret formats with a recognisable prefix (a bare 40-character AWS secret key is only
+# recognised after its usual name: on its own it is any base64 token).
+_SECRETS = (
+    r"\b(?:sk|pk|rk)-" + _atomic("openai", "[A-Za-z0-9_-]{16,}"),  # OpenAI, Stripe, …
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key id
+    r"(?i:aws_secret_access_key|secret_access_key|aws_secret)[\"']?\s*[:=]\s*[\"']?"
+    r"[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])",  # AWS secret access key, where it is named
+    r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",  # Google API key
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",  # GitHub
+    r"\bxox[abposr]-" + _atomic("slack", "[A-Za-z0-9-]{10,}"),  # Slack
+    r"\beyJ" + _atomic("jwt1", "[A-Za-z0-9_-]{8,}") + r"\.eyJ"
+    + _atomic("jwt2", "[A-Za-z0-9_-]{8,}") + r"\." + _atomic("jwt3", "[A-Za-z0-9_-]{8,}"),
+    r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----" + _atomic("pem", "[^-]*")
+    + r"(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?",  # a key block, or all of what follows
+    r"\bBearer\s+" + _atomic("bearer", "[A-Za-z0-9._~+/=-]{16,}"),
+)
+
 # Built-in patterns: conservative, so ordinary prose is not mangled.
 BUILTIN_PATTERNS: dict[str, str] = {
     "email": "[A-Za-z0-9._%+-]+" + _EMAIL_DOMAIN,  # documentation; matched by _EmailPattern
     "card": r"\b(?:\d[ -]?){12,18}\d\b",
     "phone": r"(?<!\w)\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?!\w)",
     "ipv4": r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
-    # (?=(X))\1 matches X atomically: the engine never backtracks into a long token.
-    "secret": r"\b(?:sk|pk|rk)-(?=([A-Za-z0-9_-]{16,}))\1|\bAKIA[0-9A-Z]{16}\b"
-              r"|\bBearer\s+(?=([A-Za-z0-9._~+/=-]{16,}))\2",
+    "secret": "|".join(_SECRETS),
 }
 REGEX_PREFIX = "regex:"
 
@@ -112,10 +136,16 @@ def validate_patterns(items: Iterable[str]) -> None:
             raise ValueError(item)
 
 
+# The most specific formats first, whatever order the setting lists them in: a broader
+# pattern run first (a phone number inside a Slack token) would break the specific one and
+# leave the rest of the secret in the clear.
+_ORDER = {"secret": 0, "email": 1, "card": 2, "ipv4": 3, "phone": 4}
+
+
 @lru_cache(maxsize=32)
 def _compiled(items: tuple[str, ...]) -> list[tuple[str, Substituter]]:
     out: list[tuple[str, Substituter]] = []
-    for item in items:
+    for item in sorted(items, key=lambda name: _ORDER.get(name, len(_ORDER))):
         if item.startswith(REGEX_PREFIX):
             out.append(("custom", _user_pattern(item[len(REGEX_PREFIX):])))
         elif item == "email":

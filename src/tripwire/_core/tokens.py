@@ -70,12 +70,22 @@ def counter_for(encoding: str) -> tuple[Counter, str]:
     return (lambda text: (len(text) + 3) // 4), METHOD_CHARS
 
 
+# Longer texts are counted on their first this-many characters and extrapolated: exact
+# counting costs ~30 ms for 450 KB, on the application's thread.
+MAX_COUNTED_CHARS = 65_536
+EXTRAPOLATED = "+extrapolated"
+
+
 def count_tokens(text: str, model: str | None) -> tuple[int, str]:
-    """Estimated token count of ``text`` for ``model`` and the method used."""
+    """Estimated token count of ``text`` for ``model`` and the method used (with
+    ``+extrapolated`` when only a prefix was counted)."""
     if not text:
         return 0, counter_for(encoding_name_for_model(model))[1]
     counter, method = counter_for(encoding_name_for_model(model))
     try:
+        if len(text) > MAX_COUNTED_CHARS:
+            sample = counter(text[:MAX_COUNTED_CHARS])
+            return round(sample * len(text) / MAX_COUNTED_CHARS), method + EXTRAPOLATED
         return counter(text), method
     except Exception:
         log_failure("token count")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import cached_property
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from tripwire import semconv
@@ -32,7 +31,7 @@ from tripwire._compat import (
 )
 from tripwire._core.memo import IdentityCache, by_identity
 from tripwire.errors import ConfigError
-from tripwire.settings import parse_settings_file
+from tripwire.settings import read_settings_file
 
 # gen_ai.provider.name -> genai-prices provider ids to try, in order.
 PROVIDER_IDS: dict[str, tuple[str, ...]] = {
@@ -241,11 +240,7 @@ def _decimal(entry: dict[str, Any], key: str, where: str) -> Decimal | None:
 def load_overlay(path: str) -> tuple[OverlayEntry, ...]:
     """Read and validate a prices overlay (JSON or YAML); raises ConfigError."""
     where = f"TRIPWIRE_PRICES_FILE ({path})"
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        data = parse_settings_file(path, text)
-    except Exception as exc:
-        raise ConfigError(where, str(exc)[:200], "valid JSON or YAML") from None
+    data = read_settings_file(path, "TRIPWIRE_PRICES_FILE")
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, list):
         raise ConfigError(where, type(data).__name__, 'a mapping with a "models" list')

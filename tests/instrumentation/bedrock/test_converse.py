@@ -181,7 +181,8 @@ def test_client_error(env) -> None:
     span = env.span()
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[sc.ERROR_TYPE] == "ValidationException"
-    assert "messages: bad" in span.status.description
+    # the provider's message may echo the request: with capture off only type and status
+    assert span.status.description == "ValidationException (HTTP 400)"
     [duration] = env.points(sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION)
     assert duration.attributes[sc.ERROR_TYPE] == "ValidationException"
     assert env.points(sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE) == []

@@ -1,0 +1,72 @@
+"""Values OTLP cannot encode never reach the exporter: a lone surrogate in a model name, a
+usage count beyond int64, a float that is not finite. Each is made safe or left out (and
+flagged) while the rest of the span's telemetry is kept, for all four LLM providers — checked
+with the OTLP exporters' own encoders, which fail the whole batch on any of them."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from hardening.harness import ANSWER, LLMEnv
+from tripwire import semconv
+from tripwire._core.fields import safe_attributes, safe_text
+
+HOSTILE = "gpt-4o-\ud800"
+HOSTILE_CALLS = {
+    "openai": lambda c, model: c.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "tell me \udfff"}]),
+    "anthropic": lambda c, model: c.messages.create(
+        model=model, max_tokens=64, messages=[{"role": "user", "content": "tell me \udfff"}]),
+    "google_genai": lambda c, model: c.models.generate_content(model=model,
+                                                               contents="tell me \udfff"),
+    "bedrock": lambda c, model: c.converse(
+        modelId=model, messages=[{"role": "user", "content": [{"text": "tell me \udfff"}]}]),
+}
+
+
+def _encodable(env: LLMEnv) -> None:
+    encode_spans(env.pipeline.spans()).SerializeToString()
+    metrics = env.pipeline.reader.get_metrics_data()
+    if metrics is not None:
+        encode_metrics(metrics).SerializeToString()
+
+
+def test_a_lone_surrogate_in_the_model_name_keeps_the_batch_encodable(llm: LLMEnv) -> None:
+    from tripwire.runtime import replace_settings
+    from tripwire.settings import ContentCapture
+
+    replace_settings(capture_content=ContentCapture.SPAN_AND_EVENT)
+    client = llm.client()
+    llm.server.enqueue(llm.case.ok(ANSWER))
+    with contextlib.suppress(Exception):  # an SDK may refuse the name; the span must encode
+        HOSTILE_CALLS[llm.case.name](client, HOSTILE)
+    [span] = llm.llm_spans()
+    assert span.name.endswith(" gpt-4o-?")
+    assert span.attributes[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-?"
+    _encodable(llm)
+
+
+@pytest.mark.parametrize(("value", "kept"), [
+    ("plain", "plain"), ("caf\u00e9", "caf\u00e9"), ("a\ud800b", "a?b"),
+    (2**63 - 1, 2**63 - 1), (2**63, None), (-(2**63) - 1, None),
+    (1.5, 1.5), (float("nan"), None), (float("inf"), None),
+    (["a", "b\udc00"], ("a", "b?")), ([1, 2**64], None), (True, True),
+])
+def test_safe_attributes_keep_or_drop_each_value(value: Any, kept: Any) -> None:
+    attributes = {"x": value, "other": 1}
+    dropped = safe_attributes(attributes)
+    assert attributes.get("x") == kept if kept is not None else "x" not in attributes
+    assert dropped == ([] if kept is not None else ["x"])
+    assert attributes["other"] == 1  # one bad value costs nothing else
+
+
+def test_keys_are_made_safe_too() -> None:
+    attributes = {"k\ud800": "v"}
+    assert safe_attributes(attributes) == []
+    assert attributes == {"k?": "v"}
+    assert safe_text("ok") == "ok"
