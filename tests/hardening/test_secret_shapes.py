@@ -12,12 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tripwire
+from core.test_redaction import SECRETS
 from hardening.harness import Pipeline
 from tripwire._core import content
 from tripwire.runtime import replace_settings
 from tripwire.settings import ContentCapture, Settings
-
-from core.test_redaction import SECRETS
 
 REDACT = ("email", "card", "phone", "ipv4", "secret")
 CAPTURE = Settings(capture_content=ContentCapture.SPAN_AND_EVENT, content_redaction=REDACT)
