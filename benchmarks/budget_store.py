@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry import baggage
 
 from tripwire._core.precall import PreCallInfo
+from tripwire.processors.ledger import LedgerUnavailable
 from tripwire.runtime import Runtime
 from tripwire.settings import BudgetMode, Settings
 from tripwire.testing.redis_server import LocalRedisServer
@@ -48,8 +49,11 @@ def _cycles(runtime: Runtime, n: int) -> dict[str, Any]:
         start = time.perf_counter()
         reservation = runtime.before_call(info)
         if reservation is not None:
-            runtime.ledger.settle(uuid.uuid4().hex, reservation.scopes, 0.00001, 300,
-                                  reservation)
+            try:  # as the budget enricher does: a store that is down flags, never raises
+                runtime.ledger.settle(uuid.uuid4().hex, reservation.scopes, 0.00001, 300,
+                                      reservation)
+            except LedgerUnavailable:
+                pass
         walls.append((time.perf_counter() - start) * 1e6)
     cpu = (time.process_time() - cpu_start) * 1e6 / n
     walls.sort()
@@ -77,6 +81,10 @@ def run_budget_store(cycles: int) -> dict[str, Any]:
         runtime = _runtime(store)
         _cycles(runtime, min(cycles, 200))  # warm-up: connection, script load
         result["redis"] = _cycles(runtime, cycles)
+        # A dead store (open mode): the first failure trips the breaker; then the calls skip
+        # the store, with one probe (connection refused at once on loopback) per 2 s window.
+        server.kill()
+        result["redis_down"] = _cycles(runtime, cycles)
     finally:
         server.stop()
     return result
@@ -86,7 +94,8 @@ def print_budget_store(result: dict[str, Any]) -> None:
     print("\n== budget gate per call (reserve before + settle after), µs")
     print(f"{'ledger':<28}{'p50':>10}{'p99':>10}{'CPU':>10}")
     labels = {"flag": "flag mode (no reservation)", "memory": "enforce, in memory",
-              "redis": "enforce, Redis on loopback"}
+              "redis": "enforce, Redis on loopback",
+              "redis_down": "enforce, Redis down (open)"}
     for key, label in labels.items():
         row = result.get(key, {})
         if "skipped" in row:

@@ -7,26 +7,39 @@ namespace ``ns`` (``TRIPWIRE_BUDGET_STORE_NAMESPACE``); ``{a}`` is ``budget name
 
 - ``ns:a:{a}`` — hash, a cumulative account: ``u`` spent USD in nano-dollars (integers keep
   the sums exact), ``t`` spent tokens. Never expires: a cumulative budget lasts as long as it
-  is configured (``clear()`` or a ``DEL`` forgets it).
+  is configured (``clear()`` or a ``DEL`` forgets it) — except a ``trace`` scope's, which ends
+  with its request: it expires :data:`TRACE_ACCOUNT_TTL_SECONDS` after its last spending (one
+  key per request would otherwise pile up for ever).
 - ``ns:w:{a}`` — hash, a rolling-window account: ``u<bucket>`` / ``t<bucket>`` per 1/60 of the
   window (bucket = server time / width), older buckets dropped by every script that reads
   it; expires one window after its last spending.
 - ``ns:r:{a}`` — sorted set, the reservations on an account: member
   ``<id>|<nano-USD>|<tokens>``, score = the server time (ms) at which it stops counting, so a
   reservation of a process that died expires by itself (``TRIPWIRE_BUDGET_RESERVATION_TTL_SECONDS``).
-- ``ns:c:<charge id>`` — a settled charge (a day): a retried settlement changes nothing.
+- ``ns:c:<charge id>`` — a settled charge (an hour): a retried settlement changes nothing.
+
+Amounts are capped at :data:`MAX_UNITS` per operation (about $1.1M, 1.1e15 tokens), so Lua's
+doubles add them exactly and ``HINCRBY`` never sees a number it cannot parse.
 
 Failures: every command has ``TRIPWIRE_BUDGET_STORE_TIMEOUT_MS`` to connect and answer; any
 error raises :class:`~tripwire.processors.ledger.LedgerUnavailable`, and the store is then
-skipped (no network at all) for :data:`BREAKER_SECONDS` before one call probes it again. One
-warning is logged per outage, one info line when the store is back.
+skipped (no network at all) for :data:`BREAKER_SECONDS`; then one call probes it while the
+others keep skipping it. One warning is logged per outage, one info line when it is back.
+
+A reservation whose operation failed may still have been taken (the script ran, the answer
+timed out), and the caller then drops it (``store_unavailable``): its member and keys are kept
+(bounded, :data:`MAX_ORPHANS`) and released once the store answers again, so it does not hold
+budget until its TTL. The same goes for the reservation of a settlement or release that
+failed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +57,11 @@ logger = logging.getLogger("tripwire")
 
 NANO = 1_000_000_000  # USD are stored as integer nano-dollars
 BREAKER_SECONDS = 2.0  # how long a failed store is skipped before one call probes it again
-CHARGE_TTL_SECONDS = 86_400  # how long a settled charge id is remembered
+CHARGE_TTL_SECONDS = 3_600  # how long a settled charge id is remembered (retries come sooner)
+TRACE_ACCOUNT_TTL_SECONDS = 86_400  # a trace-scope account outlives its request by this much
+MAX_UNITS = 2**50  # per-operation cap of nano-USD and tokens: Lua doubles stay exact
+MAX_ORPHANS = 10_000  # reservations to release once a failed store answers again
+_ORPHANS_PER_CALL = 64  # released after one successful operation (bounded work per call)
 _SEP = "\x1f"  # between budget name and scope key (never in either in practice)
 
 # Reads an account (cumulative or windowed, buckets pruned) and its live reservations.
@@ -105,29 +122,34 @@ end
 local expiry = now + tonumber(ARGV[2])
 for i = 1, n do
   redis.call('ZADD', KEYS[3 * i], expiry, ARGV[1])
-  redis.call('PEXPIREAT', KEYS[3 * i], expiry)
+  -- only ever later: a process with a shorter TTL must not cut other reservations short
+  if redis.call('PTTL', KEYS[3 * i]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIREAT', KEYS[3 * i], expiry)
+  end
 end
 return nil
 """
 
 # KEYS: charge key, per scope a, w, r, then the reservation's own r keys.
-# ARGV: n scopes, usd, tokens, member ('' when none), then per scope window_ms.
+# ARGV: n scopes, usd, tokens, member ('' when none), then per scope window_ms, expire_ms (a
+# cumulative account's expiry, 0: never). usd and tokens go to HINCRBY as the strings sent.
 # Returns {} when the charge was already settled, else per scope before_u, before_t.
 _SETTLE = _READ + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', CHARGE_TTL) then return false end
 local now = server_ms()
-local n, usd, tok, member = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local n, usd, tok, member = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 if member ~= '' then
   for i = 3 * n + 2, #KEYS do redis.call('ZREM', KEYS[i], member) end
 end
 local out = {}
 for i = 1, n do
   local akey, wkey = KEYS[3 * i - 1], KEYS[3 * i]
-  local window = tonumber(ARGV[4 + i])
+  local window, expire = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
   local su, st = spent(akey, wkey, window, now)
   if window <= 0 then
     redis.call('HINCRBY', akey, 'u', usd)
     redis.call('HINCRBY', akey, 't', tok)
+    if expire > 0 then redis.call('PEXPIRE', akey, expire) end
   else
     local bucket = math.floor(now / (window / 60))
     redis.call('HINCRBY', wkey, 'u' .. bucket, usd)
@@ -154,7 +176,11 @@ return {string.format('%.0f', u), string.format('%.0f', t)}
 
 
 def _nano(usd: float) -> int:
-    return round(usd * NANO) if 0 < usd < float("inf") else 0
+    return min(round(usd * NANO), MAX_UNITS) if 0 < usd < float("inf") else 0
+
+
+def _units(tokens: int) -> int:
+    return min(max(0, int(tokens)), MAX_UNITS)
 
 
 class RedisLedger:
@@ -181,8 +207,10 @@ class RedisLedger:
         self._release_script = self._client.register_script(_RELEASE)
         self._spent = self._client.register_script(_SPENT)
         self._lock = threading.Lock()
-        self._down_until = 0.0
+        self._down_until = 0.0  # monotonic time before which the store is skipped (0: up)
         self._outage = False
+        # (reservation keys, member) of reservations that may have been left behind
+        self._orphans: deque[tuple[list[str], str]] = deque(maxlen=MAX_ORPHANS)
 
     # --- keys ------------------------------------------------------------------------------
     def _keys(self, scope: Scope) -> list[str]:
@@ -196,16 +224,34 @@ class RedisLedger:
         return round(rule.window_seconds * 1000) if rule.window_seconds else 0
 
     @staticmethod
+    def _expire_ms(rule: BudgetRule) -> int:
+        # A trace ends with its request; every other cumulative budget lasts while configured.
+        return TRACE_ACCOUNT_TTL_SECONDS * 1000 if rule.scope == "trace" and not \
+            rule.window_seconds else 0
+
+    @staticmethod
     def _member(reservation_id: str, usd: float, tokens: int) -> str:
-        return f"{reservation_id}|{_nano(usd)}|{max(0, int(tokens))}"
+        return f"{reservation_id}|{_nano(usd)}|{_units(tokens)}"
 
     # --- the circuit breaker -----------------------------------------------------------------
-    def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        if self._down_until and time.monotonic() < self._down_until:
-            raise LedgerUnavailable("budget store skipped after a failure")
+    def _run(self, script: Any, keys: list[str], args: list[Any],
+             orphan: tuple[list[str], str] | None = None) -> Any:
+        """One script call through the breaker. ``orphan``: the reservation this operation
+        takes or drops, to release later if the operation fails after reaching the store."""
+        if self._down_until:
+            with self._lock:
+                now = time.monotonic()
+                if now < self._down_until:
+                    raise LedgerUnavailable("budget store skipped after a failure")
+                if self._down_until:
+                    # Half open: this call probes; the others skip until it has an answer,
+                    # so a store that hangs costs one timeout per window, not one per caller.
+                    self._down_until = now + BREAKER_SECONDS
         try:
             result = script(keys=keys, args=args)
         except self._errors as exc:
+            if orphan is not None:
+                self._orphans.append(orphan)
             with self._lock:
                 self._down_until = time.monotonic() + BREAKER_SECONDS
                 first = not self._outage
@@ -220,7 +266,28 @@ class RedisLedger:
                 recovered, self._outage, self._down_until = self._outage, False, 0.0
             if recovered:
                 logger.info("tripwire: budget store reachable again")
+        if self._orphans:
+            self._release_orphans()
         return result
+
+    def _release_orphans(self) -> None:
+        """Best effort, a bounded batch per call: drop reservations a failed operation may
+        have left in the store (they would otherwise hold budget until their TTL)."""
+        batch: list[tuple[list[str], str]] = []
+        while self._orphans and len(batch) < _ORPHANS_PER_CALL:
+            try:
+                batch.append(self._orphans.popleft())
+            except IndexError:  # another thread took the last ones
+                break
+        if not batch:
+            return
+        pipe = self._client.pipeline(transaction=False)  # one round trip for the batch
+        for keys, member in batch:
+            self._release_script(keys=keys, args=[member], client=pipe)
+        try:
+            pipe.execute()
+        except self._errors:
+            self._orphans.extend(batch)  # the next successful operation tries again
 
     # --- BudgetLedger ----------------------------------------------------------------------
     def reserve(self, reservation_id: str, scopes: Sequence[Scope], usd: float,
@@ -233,7 +300,8 @@ class RedisLedger:
             args += [self._window_ms(rule),
                      _nano(rule.usd) if rule.usd is not None else -1,
                      rule.tokens if rule.tokens is not None else -1]
-        found = self._run(self._reserve, keys, args)
+        member = str(args[0])
+        found = self._run(self._reserve, keys, args, orphan=(keys[2::3], member))
         if not found:
             return None
         index, unit, committed = int(found[0]) - 1, _text(found[1]), float(found[2])
@@ -246,17 +314,23 @@ class RedisLedger:
 
     def settle(self, charge_id: str, scopes: Sequence[Scope], usd: float, tokens: int,
                reservation: Reservation | None = None) -> list[Spend]:
-        nano, tokens = _nano(usd), max(0, int(tokens))
+        nano, tokens = _nano(usd), _units(tokens)
         keys = [f"{self.namespace}:c:{charge_id}"]
         for scope in scopes:
             keys += self._keys(scope)
         member = ""
-        if reservation is not None:
+        orphan: tuple[list[str], str] | None = None
+        if reservation is not None and reservation.scopes:
             member = self._member(reservation.id, reservation.usd, reservation.tokens)
-            keys += [self._keys(scope)[2] for scope in reservation.scopes]
+            held = [self._keys(scope)[2] for scope in reservation.scopes]
+            keys += held
+            orphan = (held, member)
+        if not scopes and orphan is None:
+            return []  # nothing to charge, nothing to drop: no round trip
         args: list[Any] = [len(scopes), nano, tokens, member]
-        args += [self._window_ms(rule) for rule, _ in scopes]
-        found = self._run(self._settle, keys, args)
+        for rule, _ in scopes:
+            args += [self._window_ms(rule), self._expire_ms(rule)]
+        found = self._run(self._settle, keys, args, orphan)
         if not found:
             return []  # settled before: a retry
         spends = []
@@ -270,8 +344,8 @@ class RedisLedger:
         if not reservation.scopes:
             return
         keys = [self._keys(scope)[2] for scope in reservation.scopes]
-        self._run(self._release_script, keys,
-                  [self._member(reservation.id, reservation.usd, reservation.tokens)])
+        member = self._member(reservation.id, reservation.usd, reservation.tokens)
+        self._run(self._release_script, keys, [member], orphan=(keys, member))
 
     def spent(self, scope: Scope) -> Amount:
         found = self._run(self._spent, self._keys(scope)[:2], [self._window_ms(scope[0])])
@@ -283,7 +357,8 @@ class RedisLedger:
     def clear(self) -> None:
         """Delete every key of the namespace (tests)."""
         try:
-            keys = list(self._client.scan_iter(match=f"{self.namespace}:*", count=1000))
+            pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.namespace) + ":*"
+            keys = list(self._client.scan_iter(match=pattern, count=1000))
             if keys:
                 self._client.delete(*keys)
         except self._errors as exc:
