@@ -70,3 +70,31 @@ def test_keys_are_made_safe_too() -> None:
     assert safe_attributes(attributes) == []
     assert attributes == {"k?": "v"}
     assert safe_text("ok") == "ok"
+
+
+def test_tool_call_arguments_nested_past_any_real_use_cost_only_their_flag(
+        pipeline: Any) -> None:
+    """A tool call whose arguments nest 100,000 deep: flagged invalid, and the span keeps its
+    usage, model and cost (it used to lose all response attributes to a RecursionError)."""
+    from tripwire.instrumentation.openai import OpenAIInstrumentor
+    from tripwire.testing import FakeOpenAIServer, chat_reply
+
+    deep = "[" * 100_000 + "]" * 100_000
+    inst = OpenAIInstrumentor()
+    inst.instrument(tracer_provider=pipeline.provider, meter_provider=pipeline.meter_provider)
+    try:
+        with FakeOpenAIServer() as server:
+            server.enqueue(chat_reply(tool_calls=[("call_1", "lookup", deep)], usage=(12, 5)))
+            answer = server.client().chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                tools=[{"type": "function", "function": {
+                    "name": "lookup", "parameters": {"type": "object"}}}])
+    finally:
+        inst.uninstrument()
+    assert answer.choices[0].message.tool_calls[0].function.arguments == deep
+    [span] = [s for s in pipeline.spans() if s.name == "chat gpt-4o-mini"]
+    attrs = span.attributes
+    assert attrs[semconv.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS] == ("lookup",)
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL].startswith("gpt-4o-mini")
+    assert attrs[semconv.TRIPWIRE_COST_USD] > 0

@@ -274,8 +274,8 @@ class LLMCall(LiveSpan[Result]):
                 attrs[semconv.TRIPWIRE_REFUSAL_SOURCE] = result.refusal_source
             if result.refusal_category:
                 attrs[semconv.TRIPWIRE_REFUSAL_CATEGORY] = result.refusal_category
-        if result.tool_calls:
-            report = check_tool_calls(result.tool_calls, self.request.declared_tools)
+        report = self._tool_call_report(result) if result.tool_calls else None
+        if report is not None:
             attrs[semconv.TRIPWIRE_TOOL_CALL_NAMES] = report.names
             if report.ids:
                 attrs[semconv.TRIPWIRE_TOOL_CALL_IDS] = report.ids
@@ -289,6 +289,15 @@ class LLMCall(LiveSpan[Result]):
             self._emit_content(
                 {semconv.GEN_AI_OUTPUT_MESSAGES: content.to_json(result.output_messages())}, mode
             )
+
+    def _tool_call_report(self, result: Result) -> Any:
+        """The tool-call check under its own guard: a malformed call costs only its flags,
+        never the rest of the response's attributes (usage, model, cost)."""
+        try:
+            return check_tool_calls(result.tool_calls, self.request.declared_tools)
+        except Exception:
+            log_failure("tool-call check")
+            return None
 
     def _estimate_usage(self, result: Result) -> None:
         model = self.request.model

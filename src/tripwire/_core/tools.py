@@ -51,7 +51,7 @@ def check_tool_calls(
         if isinstance(args, (str, bytes)):
             try:
                 args = json.loads(args) if args else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past any real use
                 report.invalid.append(call.name)
                 continue
         schema = declared.get(call.name) if declared is not None else None
@@ -86,12 +86,14 @@ def arguments_hash(arguments: Any) -> str:
     if isinstance(arguments, (str, bytes)):
         try:
             arguments = json.loads(arguments)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     try:
         canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
     except (TypeError, ValueError):
         canonical = repr(arguments)
+    except RecursionError:  # nested past any real use: hashed by its text, not its structure
+        canonical = str(arguments)[:65536] if isinstance(arguments, (str, bytes)) else "\x00deep"
     data = canonical.encode()
     # Unkeyed, a hash of short arguments (an e-mail address, an order id) can be reversed by
     # guessing; a secret salt prevents that while equal arguments still hash alike.
