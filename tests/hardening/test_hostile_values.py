@@ -98,3 +98,17 @@ def test_tool_call_arguments_nested_past_any_real_use_cost_only_their_flag(
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
     assert attrs[semconv.GEN_AI_RESPONSE_MODEL].startswith("gpt-4o-mini")
     assert attrs[semconv.TRIPWIRE_COST_USD] > 0
+
+
+def test_document_ids_pass_through_redaction_in_every_capture_mode() -> None:
+    from tripwire._core.documents import Hit
+    from tripwire._core.retrieval import retrieval_attributes
+    from tripwire.runtime import replace_settings
+
+    hits = [[Hit(id="jane.doe@example.com", score=0.9),
+             Hit(id="doc-7", score=0.8)]]
+    assert retrieval_attributes(hits, "similarity")[
+        semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS] == ["jane.doe@example.com", "doc-7"]
+    replace_settings(content_redaction=("email",))  # capture stays off
+    assert retrieval_attributes(hits, "similarity")[
+        semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS] == ["[REDACTED:email]", "doc-7"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core.documents import Hit, as_number
+from tripwire._core.redaction import redact
 from tripwire.runtime import get_settings
 
 # Lists of document ids/scores on a span are capped; tripwire.retrieval.document_count keeps
@@ -28,9 +29,13 @@ def retrieval_attributes(hits: Sequence[Sequence[Hit]], score_kind: str | None) 
     }
     recorded = flat[:MAX_RECORDED_DOCUMENTS]
     if any(hit.id is not None for hit in recorded):
-        attrs[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS] = [
-            "" if hit.id is None else str(hit.id) for hit in recorded
-        ]
+        ids = ["" if hit.id is None else str(hit.id) for hit in recorded]
+        settings = get_settings()
+        if settings.content_redaction or settings.redactor is not None:
+            # Ids are recorded in every capture mode, and an id can be an e-mail address.
+            ids = [redact(doc_id, settings.content_redaction, settings.redactor)
+                   for doc_id in ids]
+        attrs[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS] = ids
     scores = [as_number(hit.score) for hit in flat]
     if flat and all(score is not None for score in scores):
         attrs[semconv.TRIPWIRE_RETRIEVAL_SCORES] = scores[:MAX_RECORDED_DOCUMENTS]
