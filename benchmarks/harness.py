@@ -99,16 +99,25 @@ def per_chunk(long: list[float], long_base: list[float], short: list[float],
 
 
 # --- timing -------------------------------------------------------------------------------
+# µs per call of the last ``block`` on both clocks: the chosen one is returned, the other
+# is kept here for ``interleave(..., other=...)`` (wall time reported beside CPU time).
+last_block: dict[str, float] = {}
+
+
 def block(fn: Callable[[], Any], n: int) -> float:
-    """µs per call over ``n`` calls (after 2 warm-up calls)."""
-    now = timer()
+    """µs per call over ``n`` calls (after 2 warm-up calls), on the chosen clock; both
+    clocks' figures are left in ``last_block``."""
+    cpu, wall = time.process_time, time.perf_counter
     fn()
     fn()
     gc.collect()
-    start = now()
+    start_cpu, start_wall = cpu(), wall()
     for _ in range(n):
         fn()
-    return (now() - start) / n * 1e6
+    end_wall, end_cpu = wall(), cpu()
+    last_block["cpu"] = (end_cpu - start_cpu) / n * 1e6
+    last_block["wall"] = (end_wall - start_wall) / n * 1e6
+    return last_block[clock_name]
 
 
 def _floor_op(tracer: Any, hist: Any) -> Callable[[], None]:
@@ -127,11 +136,12 @@ def _floor_op(tracer: Any, hist: Any) -> Callable[[], None]:
 
 def interleave(rounds: int, variants: Sequence[str], ops: Sequence[str],
                measure: Callable[[str, str], float | None], floor_calls: int,
-               label: str) -> tuple[Raw, list[float]]:
+               label: str, other: Raw | None = None) -> tuple[Raw, list[float]]:
     """A/B rounds: per round, per operation, every variant back to back, the variant order
     rotated each round so machine drift hits all variants alike; then the floor.
     ``measure(variant, op)`` times one block, or returns None where the variant does not
-    cover the operation."""
+    cover the operation. With ``other``, the same blocks on the other clock (wall time when
+    the chosen clock is CPU time) are collected there, same shape."""
     raw: Raw = {v: {o: [] for o in ops} for v in variants}
     floor: list[float] = []
     ftp, fmp = providers(False)
@@ -148,6 +158,9 @@ def interleave(rounds: int, variants: Sequence[str], ops: Sequence[str],
                     value = measure(variant, op)
                     if value is not None:
                         raw[variant][op].append(value)
+                        if other is not None:
+                            other.setdefault(variant, {}).setdefault(op, []).append(
+                                last_block["wall" if clock_name == "cpu" else "cpu"])
             floor.append(block(fop, floor_calls))
     finally:
         gc.unfreeze()

@@ -50,18 +50,41 @@ print(json.dumps(out))
 """
 
 
+# One module imported first thing in a fresh interpreter (``cold``): what an application
+# pays for that import alone. ``opentelemetry.instrumentation`` itself is a namespace
+# package; ``.instrumentor`` (BaseInstrumentor) is what every instrumentor imports.
+_COLD_PROBE = r"""
+import sys, time
+now = time.process_time if sys.argv[1] == "cpu" else time.perf_counter
+import importlib
+t = now(); importlib.import_module(sys.argv[2]); print(now() - t)
+"""
+COLD_MODULES = ("opentelemetry.instrumentation", "opentelemetry.instrumentation.instrumentor",
+                "tripwire", "tripwire.instrumentation.openai")
+
+
 def run_imports(repeats: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     samples: dict[str, list[float]] = {}
+    cold: dict[str, list[float]] = {}
     for _ in range(repeats):
         done = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, harness.clock_name],
-                              capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                              capture_output=True, text=True, check=True, env=env)
         for key, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
             samples.setdefault(key, []).append(seconds * 1e3)
-    return {key: stats(values) for key, values in samples.items()}
+        for module in COLD_MODULES:
+            done = subprocess.run([sys.executable, "-c", _COLD_PROBE, harness.clock_name,
+                                   module], capture_output=True, text=True, check=True, env=env)
+            cold.setdefault(module, []).append(float(done.stdout.strip().splitlines()[-1]) * 1e3)
+    out: dict[str, Any] = {key: stats(values) for key, values in samples.items()}
+    out["cold"] = {module: stats(values) for module, values in cold.items()}
+    return out
 
 
 def print_imports(result: dict[str, Any]) -> None:
     print("\n== import and instrument() time, fresh interpreter (ms, median, p10…p90)")
     for key, s in result.items():
-        print(f"{key:<76}{fmt(s, 1):>24}")
+        if key != "cold":
+            print(f"{key:<76}{fmt(s, 1):>24}")
+    for module, s in result.get("cold", {}).items():
+        print(f"{'import ' + module + ', alone in a fresh interpreter':<76}{fmt(s, 1):>24}")

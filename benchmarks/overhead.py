@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import harness
 from _mock import (
     ANTHROPIC_MODEL,
     MESSAGES,
@@ -188,12 +189,19 @@ def run_overhead(rounds: int, calls: int, stream_calls: int) -> dict[str, Any]:
         finally:
             variant.uninstrument()
 
+    other: Raw = {}
     try:
-        raw, floor = interleave(rounds, list(by_name), list(ops), measure, calls, "overhead")
+        raw, floor = interleave(rounds, list(by_name), list(ops), measure, calls, "overhead",
+                                other)
     finally:
         for variant in variants:
             variant.shutdown()
-    return summarize_overhead(raw, floor, notes)
+    out = summarize_overhead(raw, floor, notes)
+    # The same blocks on the other clock (wall time by default), reported beside.
+    other_clock = "wall" if harness.clock_name == "cpu" else "cpu"
+    out["clock"], out["other_clock"] = harness.clock_name, other_clock
+    out["other"] = summarize_overhead(other, floor, [])["variants"]
+    return out
 
 
 def summarize_overhead(raw: Raw, floor: list[float], notes: list[str]) -> dict[str, Any]:
@@ -228,6 +236,10 @@ def print_overhead(result: dict[str, Any]) -> None:
          *("  " + note for note in result["notes"])],
         result["variants"], 21,
         [("µs/op", "us", 26, 1), ("added µs/op", "added_us", 26, 1), CHUNK_COLUMN])
+    if result.get("other"):
+        print_table([f"-- the same blocks, {result['other_clock']} time"], result["other"], 21,
+                    [("µs/op", "us", 26, 1), ("added µs/op", "added_us", 26, 1),
+                     CHUNK_COLUMN])
 
 
 # --- our wrapper alone --------------------------------------------------------------------

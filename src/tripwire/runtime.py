@@ -20,33 +20,70 @@ everything and is meant for tests (``tripwire.testing.reset()``).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import threading
 import uuid
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tripwire._core.guard import log_failure, reset_failure_log
 from tripwire._core.precall import PreCallInfo
-from tripwire._core.tokens import count_tokens
-from tripwire.budgets import BudgetRule, active_blocks
 from tripwire.errors import BudgetExceededError, BudgetStoreUnavailableError, ConfigError
-from tripwire.processors.ledger import (
-    BudgetLedger,
-    Crossing,
-    InMemoryLedger,
-    LedgerUnavailable,
-    Reservation,
-    release_blocks,
-    reserve_blocks,
-    rules_from,
-    scopes_before_call,
-)
 from tripwire.processors.metrics import InstrumentRegistry
-from tripwire.processors.prices import PriceBook, Usage, load_overlay
-from tripwire.processors.state import BoundedTable, ProcessState
-from tripwire.processors.store import RedisLedger
 from tripwire.settings import BudgetMode, Settings, StoreFailure, load_settings, log_errors
+
+# What only the enrichment processor and enforce-mode budgets use (state tables, ledger and
+# store, prices, budget rules, token estimates) is imported on first use: the methods that
+# use these names call ``_bind_lazy()`` first, and ``runtime.<name>`` imports on access
+# (PEP 562), so ``import tripwire.instrumentation.openai`` does not pay for them (≈ 10 ms).
+# The processor imports these modules itself: with enrichment on they are loaded anyway.
+if TYPE_CHECKING:
+    from tripwire._core.tokens import count_tokens
+    from tripwire.budgets import BudgetRule, active_blocks
+    from tripwire.processors.ledger import (
+        BudgetLedger,
+        Crossing,
+        InMemoryLedger,
+        LedgerUnavailable,
+        Reservation,
+        release_blocks,
+        reserve_blocks,
+        rules_from,
+        scopes_before_call,
+    )
+    from tripwire.processors.prices import PriceBook, Usage, load_overlay
+    from tripwire.processors.state import BoundedTable, ProcessState
+    from tripwire.processors.store import RedisLedger
+
+_LAZY: dict[str, str] = {
+    "count_tokens": "tripwire._core.tokens",
+    "BudgetRule": "tripwire.budgets",
+    "active_blocks": "tripwire.budgets",
+    **dict.fromkeys(("BudgetLedger", "Crossing", "InMemoryLedger", "LedgerUnavailable",
+                     "Reservation", "release_blocks", "reserve_blocks", "rules_from",
+                     "scopes_before_call"), "tripwire.processors.ledger"),
+    **dict.fromkeys(("PriceBook", "Usage", "load_overlay"), "tripwire.processors.prices"),
+    **dict.fromkeys(("BoundedTable", "ProcessState"), "tripwire.processors.state"),
+    "RedisLedger": "tripwire.processors.store",
+}
+_bound = False
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # setdefault: a name already bound (or replaced, e.g. by a test) stays as it is
+    return globals().setdefault(name, getattr(importlib.import_module(module), name))
+
+
+def _bind_lazy() -> None:
+    """Bind every name of ``_LAZY`` as a module global (once)."""
+    global _bound
+    for name in _LAZY:
+        __getattr__(name)
+    _bound = True
 
 logger = logging.getLogger("tripwire")
 
@@ -122,6 +159,8 @@ class Runtime:
         return ledger
 
     def _build(self) -> tuple[ProcessState, BudgetLedger]:
+        if not _bound:
+            _bind_lazy()
         with self._lock:
             settings = self.settings
             size, ttl = settings.state_max_entries, settings.state_ttl_seconds
@@ -158,6 +197,8 @@ class Runtime:
             with self._lock:
                 book = self._price_books.get(prices_file)
                 if book is None:
+                    if not _bound:
+                        _bind_lazy()
                     book = PriceBook(load_overlay(prices_file) if prices_file else ())
                     if len(self._price_books) >= _MAX_PRICE_BOOKS:
                         self._price_books.clear()
@@ -170,6 +211,8 @@ class Runtime:
         cached = self._rules
         if cached is not None and cached[0] == key:
             return cached[1]
+        if not _bound:
+            _bind_lazy()
         rules = rules_from(settings)
         self._rules = (key, rules)
         return rules
@@ -210,6 +253,8 @@ class Runtime:
         other failure here is a tripwire bug: logged, and the call goes ahead."""
         if not self._gate_owners:
             return None
+        if not _bound:
+            _bind_lazy()
         crossing: Crossing | None = None
         try:
             settings = self.settings
@@ -249,6 +294,8 @@ class Runtime:
     def _estimate(self, info: PreCallInfo, settings: Settings) -> tuple[float, int]:
         """A call's cost before it is sent: its prompt's tokens (estimated locally) and its
         output limit (or ``budget_output_estimate``), priced as the span will be."""
+        if not _bound:
+            _bind_lazy()
         text = info.prompt_text() if info.prompt_text is not None else ""
         input_tokens = count_tokens(text, info.request_model)[0] if text else 0
         output_tokens = info.max_output_tokens or settings.budget_output_estimate
@@ -284,6 +331,8 @@ class Runtime:
 
     def release(self, reservation: Reservation) -> None:
         """Give back what a call reserved (it was never settled)."""
+        if not _bound:
+            _bind_lazy()
         try:
             release_blocks(reservation.id, reservation.blocks)
             if reservation.scopes:
@@ -333,6 +382,8 @@ def _ledger_key(settings: Settings) -> tuple[Any, ...]:
 
 def _build_ledger(settings: Settings) -> BudgetLedger:
     """The in-process ledger, or the shared store the settings name."""
+    if not _bound:
+        _bind_lazy()
     if settings.budget_store:
         return RedisLedger(settings.budget_store, namespace=settings.budget_store_namespace,
                            timeout_ms=settings.budget_store_timeout_ms,

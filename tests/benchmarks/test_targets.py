@@ -123,3 +123,75 @@ def test_ratio_and_millisecond_targets(targets: ModuleType) -> None:
     result = {"redaction": {"worst_slowdown": _stats(4.5), "end_to_end_1mb_ms": _stats(2.0)}}
     rows = targets.evaluate(parsed[2:], result)
     assert [(r["status"], r["in_floors"]) for r in rows] == [("missed", None), ("met", None)]
+
+
+RELATIVE = """\
+<!-- bench-targets:begin -->
+| target | limit | figure |
+|---|---|---|
+| below official | ≤ 0.8 × `/overhead/variants/official/chat/added_us` | `/overhead/variants/tripwire/chat/added_us` |
+| official + margin | ≤ `/overhead/variants/official/chat/added_us` + 30 µs | `/overhead/variants/tripwire+enrich/chat/added_us` |
+| import | ≤ `/imports/cold/base` + 30 ms | `/imports/cold/ours` |
+<!-- bench-targets:end -->
+"""
+
+
+def _relative_result(official: float, ours: float, enriched: float) -> dict[str, Any]:
+    return {
+        "overhead": {"floor_us": _stats(50.0), "variants": {
+            "official": {"chat": {"added_us": _stats(official)}},
+            "tripwire": {"chat": {"added_us": _stats(ours)}},
+            "tripwire+enrich": {"chat": {"added_us": _stats(enriched)}}}},
+        "imports": {"cold": {"base": _stats(70.0), "ours": _stats(101.0)}},
+    }
+
+
+def test_relative_limits_parse(targets: ModuleType) -> None:
+    parsed = targets.parse(RELATIVE)
+    assert [(t.factor, t.limit_us, t.unit, t.ref) for t in parsed] == [
+        (0.8, 0.0, "µs", "/overhead/variants/official/chat/added_us"),
+        (1.0, 30.0, "µs", "/overhead/variants/official/chat/added_us"),
+        (1.0, 30.0, "ms", "/imports/cold/base"),
+    ]
+    assert parsed[0].ref_path == ("overhead", "variants", "official", "chat", "added_us")
+    assert [t.limit_text for t in parsed] == [
+        "0.8 × official/chat/added_us", "official/chat/added_us + 30 µs",
+        "/imports/cold/base + 30 ms"]
+
+
+def test_relative_limits_come_from_the_same_results(targets: ModuleType) -> None:
+    parsed = targets.parse(RELATIVE)
+    rows = targets.evaluate(parsed, _relative_result(official=100.0, ours=80.0, enriched=131.0))
+    assert [row["limit_us"] for row in rows] == [80.0, 130.0, 100.0]
+    assert [row["status"] for row in rows] == ["met", "missed", "missed"]
+    assert rows[0]["reference"] == _stats(100.0)
+    rows = targets.evaluate(parsed, _relative_result(official=200.0, ours=161.0, enriched=230.0))
+    assert [row["status"] for row in rows] == ["missed", "met", "missed"]
+
+
+def test_a_missing_reference_fails_and_an_unrun_one_does_not(targets: ModuleType) -> None:
+    parsed = targets.parse(RELATIVE)
+    result = _relative_result(official=100.0, ours=50.0, enriched=50.0)
+    del result["overhead"]["variants"]["official"]
+    del result["imports"]
+    rows = targets.evaluate(parsed, result)
+    assert [row["status"] for row in rows] == ["missing", "missing", "not run"]
+    assert len(targets.failed(rows)) == 2
+
+
+def test_relative_limits_print_with_their_reference(targets: ModuleType,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    rows = targets.evaluate(targets.parse(RELATIVE),
+                            _relative_result(official=100.0, ours=80.0, enriched=120.0))
+    targets.print_targets(rows, check=True)
+    out = capsys.readouterr().out
+    assert "≤  80.0 µs [0.8 × official/chat/added_us]" in out
+    assert "≤ 100.0 ms [/imports/cold/base + 30 ms]" in out
+
+
+@pytest.mark.parametrize("limit", ["≤ 0.8 × official", "≤ `/a/b` + 30", "≤ `/a/b` - 3 µs",
+                                   "≤ 0.8 × `a/b`"])
+def test_a_malformed_relative_limit_is_an_error(targets: ModuleType, limit: str) -> None:
+    table = RELATIVE.replace("≤ 0.8 × `/overhead/variants/official/chat/added_us`", limit)
+    with pytest.raises(targets.TargetsError):
+        targets.parse(table)

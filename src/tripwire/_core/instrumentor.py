@@ -16,7 +16,7 @@ import importlib
 import inspect
 import weakref
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -27,8 +27,10 @@ from tripwire._compat import STAINLESS_CLIENT_ATTR
 from tripwire._core.fields import server_address_port
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.lifecycle import CallSpans, Wrapper, is_async_callable, span_wrapper
-from tripwire._core.operations import OperationTelemetry, make_operation_telemetry
 from tripwire._core.telemetry import make_telemetry
+
+if TYPE_CHECKING:  # imported where used: LLM instrumentors do not load retrieval/tool spans
+    from tripwire._core.operations import OperationTelemetry
 
 Wrapped = list[tuple[Any, str]]
 T = TypeVar("T", contravariant=True)  # the telemetry an instrumentor made (tracer, instruments)
@@ -135,6 +137,8 @@ class OperationInstrumentor(TripwireInstrumentor):
     """An instrumentor of retrieval and tool operations (vector stores, tool calls)."""
 
     def _telemetry(self, kwargs: dict[str, Any]) -> OperationTelemetry:
+        from tripwire._core.operations import make_operation_telemetry
+
         return make_operation_telemetry(
             type(self).__module__, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
 

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from opentelemetry.sdk.trace import Event
+
 from tripwire import semconv
-from tripwire.processors.base import Enrichment, SpanData
+from tripwire.processors.base import SpanData, fused_enrich
 
 
 class ContextWindowEnricher:
     name = "context_window"
 
-    def enrich(self, span: SpanData) -> Enrichment | None:
+    enrich = fused_enrich
+
+    def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
         if not span.is_inference:
-            return None
+            return False
         used = span.input_tokens
         if used is None:
-            return None
+            return False
         limit = span.price_and_window()[1]
         if not limit:
-            return None
+            return False
         utilization = used / limit
         span.instruments.context_window_utilization.record(
             utilization, span.shared_metric_attributes(), context=span.exemplar_context())
-        return Enrichment({
-            semconv.TRIPWIRE_CONTEXT_WINDOW_LIMIT: limit,
-            semconv.TRIPWIRE_CONTEXT_WINDOW_UTILIZATION: round(utilization, 6),
-            semconv.TRIPWIRE_CONTEXT_WINDOW_WARNING: utilization >= span.settings.context_window_warning,
-        })
+        warning = utilization >= span.settings.context_window_warning
+        added[semconv.TRIPWIRE_CONTEXT_WINDOW_LIMIT] = limit
+        added[semconv.TRIPWIRE_CONTEXT_WINDOW_UTILIZATION] = round(utilization, 6)
+        added[semconv.TRIPWIRE_CONTEXT_WINDOW_WARNING] = warning
+        return True

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry.sdk.trace import Event
 
 from tripwire import semconv
-from tripwire.processors.base import Enrichment, SpanData
+from tripwire.processors.base import SpanData, fused_enrich
 from tripwire.processors.prices import Usage
 
 
@@ -30,34 +33,39 @@ class CostEnricher:
 
     name = "cost"
 
-    def enrich(self, span: SpanData) -> Enrichment | None:
-        if not span.is_priced_operation:
-            return None
-        result = self._cost(span)
-        if span.usage_invalid and semconv.TRIPWIRE_USAGE_INVALID not in span.attributes:
-            result = result or Enrichment()
-            result.attributes[semconv.TRIPWIRE_USAGE_INVALID] = True
-        return result
+    enrich = fused_enrich
 
-    def _cost(self, span: SpanData) -> Enrichment | None:
+    def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
+        if not span.is_priced_operation:
+            return False
+        wrote = self._cost(span, added)
+        if span.usage_invalid and semconv.TRIPWIRE_USAGE_INVALID not in span.attributes:
+            added[semconv.TRIPWIRE_USAGE_INVALID] = True
+            wrote = True
+        return wrote
+
+    def _cost(self, span: SpanData, added: dict[str, Any]) -> bool:
         attrs = span.attributes
         existing = attrs.get(semconv.TRIPWIRE_COST_USD)
         if isinstance(existing, (int, float)) and not isinstance(existing, bool):
             self._count(span, float(existing))
-            return None  # a negative or non-finite one is never counted (budget: see there)
+            return False  # a negative or non-finite one is never counted (budget: see there)
         usage = usage_of(span)
         if usage is None:
-            return None
+            return False
         price = span.price_and_window()[0]
         if price is None or not price.priced:
-            return Enrichment({semconv.TRIPWIRE_COST_UNPRICED: True})
+            added[semconv.TRIPWIRE_COST_UNPRICED] = True
+            return True
         when = None
         if price.time_dependent:
             start = span.span.start_time
             when = datetime.fromtimestamp(start / 1e9, timezone.utc) if start else None
         usd = float(price.cost(usage, when))
         self._count(span, usd)
-        return Enrichment({semconv.TRIPWIRE_COST_USD: usd, semconv.TRIPWIRE_COST_SOURCE: price.source})
+        added[semconv.TRIPWIRE_COST_USD] = usd
+        added[semconv.TRIPWIRE_COST_SOURCE] = price.source
+        return True
 
     @staticmethod
     def _count(span: SpanData, usd: float) -> None:

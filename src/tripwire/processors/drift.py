@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
+
+from opentelemetry.sdk.trace import Event
 
 from tripwire import semconv
-from tripwire.processors.base import Enrichment, SpanData, event
+from tripwire.processors.base import SpanData, event, fused_enrich
 
 # A pinned snapshot: a date (2024-08-06, 20240806, @20240620), an OpenAI-style 4-digit
 # mmdd (gpt-4-0613), a numbered version (gemini-1.5-pro-002, bedrock -v1:0), a preview date
@@ -52,18 +55,23 @@ def is_floating_alias(request: str, response: str | None) -> bool | None:
 class DriftEnricher:
     name = "drift"
 
-    def enrich(self, span: SpanData) -> Enrichment | None:
+    enrich = fused_enrich
+
+    def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
         if not span.is_inference:
-            return None
+            return False
         request, response = span.request_model, span.response_model
         if not request:
-            return None
-        out: dict[str, object] = {}
+            return False
         floating = is_floating_alias(request, response)
+        if not response:
+            if floating is None:
+                return False
+            added[semconv.TRIPWIRE_MODEL_FLOATING_ALIAS] = floating
+            return True
+        out: dict[str, object] = {}
         if floating is not None:
             out[semconv.TRIPWIRE_MODEL_FLOATING_ALIAS] = floating
-        if not response:
-            return Enrichment(out) if out else None
         key = (span.provider or "", request)
         table = span.state.drift
         with table.lock:
@@ -79,7 +87,13 @@ class DriftEnricher:
                 semconv.TRIPWIRE_MODEL_PREVIOUS: previous,
             }
             span.instruments.model_changes.add(1, span.shared_metric_attributes())
-            return Enrichment(out, [event(semconv.EVENT_MODEL_CHANGED, span.end_time, details)])
+            changed = event(semconv.EVENT_MODEL_CHANGED, span.end_time, details)
+            added.update(out)
+            events.append(changed)
+            return True
         if previous is not None:
             out[semconv.TRIPWIRE_MODEL_CHANGED] = False
-        return Enrichment(out) if out else None
+        if not out:
+            return False
+        added.update(out)
+        return True

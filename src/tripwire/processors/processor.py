@@ -22,7 +22,7 @@ from tripwire import semconv
 from tripwire._compat import on_ending_hook
 from tripwire._core.guard import log_failure
 from tripwire.budgets import active_blocks
-from tripwire.processors.base import Enricher, Enrichment, SpanData
+from tripwire.processors.base import Enricher, Enrichment, SpanData, fused_enrich
 from tripwire.processors.budget import BudgetEnricher
 from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
@@ -114,6 +114,7 @@ class EnrichingSpanProcessor(SpanProcessor):
             runtime.instruments.for_provider(meter_provider) if meter_provider is not None
             else None)
         self._enrichers = list(enrichers) if enrichers is not None else default_enrichers()
+        self._steps = tuple((e.name, e) for e in self._enrichers)
         # Length limits for spans that do not carry their provider's (a ReadableSpan
         # snapshot): read from the environment once, as a TracerProvider reads them.
         self._fallback_limits = SpanLimits()
@@ -237,13 +238,21 @@ class EnrichingSpanProcessor(SpanProcessor):
                 and semconv.TRIPWIRE_FEATURE not in attributes):
             added[semconv.TRIPWIRE_FEATURE] = attributes[semconv.TRIPWIRE_FEATURE] = feature
         disabled = settings.disabled_enrichers
-        for enricher in self._enrichers:
-            if disabled and enricher.name in disabled:
+        # One pass: the default enrichers write straight into the span's additions
+        # (``base.EnrichInto``: no Enrichment per enricher); others return an Enrichment.
+        for name, enricher in self._steps:
+            if disabled and name in disabled:
                 continue
             try:
-                more = enricher.enrich(data)
+                enrich = enricher.enrich
+                if getattr(enrich, "__func__", None) is fused_enrich:
+                    # Later enrichers read the additions (budget reads the cost).
+                    if enricher.enrich_into(data, added, events):  # type: ignore[attr-defined]
+                        attributes.update(added)
+                    continue
+                more = enrich(data)
             except Exception:
-                log_failure(f"enricher {enricher.name}")
+                log_failure(f"enricher {name}")
                 continue
             if more is not None:
                 if more.attributes:

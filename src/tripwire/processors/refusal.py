@@ -10,8 +10,10 @@ import json
 import re
 from typing import Any
 
+from opentelemetry.sdk.trace import Event
+
 from tripwire import semconv
-from tripwire.processors.base import Enrichment, SpanData
+from tripwire.processors.base import SpanData, fused_enrich
 
 # finish reason (lower case) -> category (None: the provider gives no category)
 REFUSAL_FINISH_REASONS: dict[str, str | None] = {
@@ -64,13 +66,15 @@ def _reply_texts(raw: Any) -> list[str]:
 class RefusalEnricher:
     name = "refusal"
 
-    def enrich(self, span: SpanData) -> Enrichment | None:
+    enrich = fused_enrich
+
+    def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
         if not span.is_inference:
-            return None
+            return False
         attrs = span.attributes
         if attrs.get(semconv.TRIPWIRE_REFUSAL) is True:  # set by the instrumentor: count only
             self._count(span, attrs.get(semconv.TRIPWIRE_REFUSAL_SOURCE))
-            return None
+            return False
         out: dict[str, Any] = {}
         reasons = attrs.get(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
         if isinstance(reasons, str):
@@ -90,9 +94,10 @@ class RefusalEnricher:
                 out[semconv.TRIPWIRE_REFUSAL] = True
                 out[semconv.TRIPWIRE_REFUSAL_SOURCE] = semconv.REFUSAL_SOURCE_TEXT_PATTERN
         if not out:
-            return None
+            return False
         self._count(span, out[semconv.TRIPWIRE_REFUSAL_SOURCE])
-        return Enrichment(out)
+        added.update(out)
+        return True
 
     @staticmethod
     def _count(span: SpanData, source: Any) -> None:

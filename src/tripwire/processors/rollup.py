@@ -6,17 +6,23 @@ end after their local root (fire-and-forget tasks) start a new record and are no
 
 from __future__ import annotations
 
+from typing import Any
+
+from opentelemetry.sdk.trace import Event
+
 from tripwire import semconv
-from tripwire.processors.base import Enrichment, SpanData
+from tripwire.processors.base import SpanData, fused_enrich
 
 
 class RollupEnricher:
     name = "rollup"
 
-    def enrich(self, span: SpanData) -> Enrichment | None:
+    enrich = fused_enrich
+
+    def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
         record = span.record
         if record is None:
-            return None
+            return False
         if span.is_priced_operation:
             attrs = span.attributes
             inp = span.input_tokens or 0
@@ -32,13 +38,11 @@ class RollupEnricher:
                     record.unpriced_calls += 1
         # An LLM span that is itself the local root (a script's single call) counts itself.
         if not span.is_local_root or record.llm_calls == 0:
-            return None
-        out_attrs: dict[str, object] = {
-            semconv.TRIPWIRE_TRACE_COST_USD: record.cost_usd,
-            semconv.TRIPWIRE_TRACE_LLM_CALLS: record.llm_calls,
-            semconv.TRIPWIRE_TRACE_INPUT_TOKENS: record.input_tokens,
-            semconv.TRIPWIRE_TRACE_OUTPUT_TOKENS: record.output_tokens,
-        }
+            return False
+        added[semconv.TRIPWIRE_TRACE_COST_USD] = record.cost_usd
+        added[semconv.TRIPWIRE_TRACE_LLM_CALLS] = record.llm_calls
+        added[semconv.TRIPWIRE_TRACE_INPUT_TOKENS] = record.input_tokens
+        added[semconv.TRIPWIRE_TRACE_OUTPUT_TOKENS] = record.output_tokens
         if record.unpriced_calls:
-            out_attrs[semconv.TRIPWIRE_TRACE_UNPRICED_CALLS] = record.unpriced_calls
-        return Enrichment(out_attrs)
+            added[semconv.TRIPWIRE_TRACE_UNPRICED_CALLS] = record.unpriced_calls
+        return True

@@ -198,15 +198,19 @@ class ChatStreamAccumulator:
             if state is None:
                 state = self._choices[choice.index] = _ChoiceState()
             delta = choice.delta
-            if delta is not None:
-                if delta.content:
-                    state.text.append(delta.content)
-                if getattr(delta, "refusal", None):
-                    state.refusal.append(delta.refusal)
-                if delta.tool_calls:
-                    state.add_tool_deltas(delta.tool_calls)
-            if choice.finish_reason:
-                state.finish = choice.finish_reason
+            if delta is not None:  # each field read once: this runs for every chunk
+                text = delta.content
+                if text:
+                    state.text.append(text)
+                refusal = getattr(delta, "refusal", None)
+                if refusal:
+                    state.refusal.append(refusal)
+                tool_calls = delta.tool_calls
+                if tool_calls:
+                    state.add_tool_deltas(tool_calls)
+            finish = choice.finish_reason
+            if finish:
+                state.finish = finish
                 state.raw = choice  # Azure's filter verdicts ride on the final choice
 
     def result(self) -> Result:
