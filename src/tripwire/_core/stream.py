@@ -76,7 +76,6 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         return self
 
     def __next__(self) -> Any:
-        # The per-chunk path: one frame; _self_chunk inlined.
         try:
             iterator = self._self_iter
             if iterator is None:
@@ -89,13 +88,7 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         except BaseException as exc:
             self._self_stopped(exc)
             raise
-        if self._self_first:
-            self._self_first = False
-            self._self_call.first_chunk()
-        try:
-            self._self_acc.add(chunk)
-        except Exception:
-            log_failure("stream chunk")
+        self._self_chunk(chunk)
         return chunk
 
     def __enter__(self) -> StreamProxy:
