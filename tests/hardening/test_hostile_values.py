@@ -112,3 +112,39 @@ def test_document_ids_pass_through_redaction_in_every_capture_mode() -> None:
     replace_settings(content_redaction=("email",))  # capture stays off
     assert retrieval_attributes(hits, "similarity")[
         semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_IDS] == ["[REDACTED:email]", "doc-7"]
+
+
+def test_a_chunk_with_a_number_for_text_keeps_the_streams_usage(pipeline: Any) -> None:
+    """One streamed chunk whose delta.content is a number: skipped; the stream's usage,
+    model and cost survive (they used to be lost with the whole result)."""
+    from tripwire.instrumentation.openai import OpenAIInstrumentor
+    from tripwire.testing import FakeOpenAIServer, StreamReply, sse_event
+
+    def chunk(delta: dict[str, Any], **extra: Any) -> bytes:
+        return sse_event({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                          "model": "gpt-4o-mini-2024-07-18",
+                          "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                          **extra})
+
+    body = [chunk({"role": "assistant", "content": "Hello"}), chunk({"content": 42}),
+            chunk({"content": " there"}),
+            sse_event({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                       "model": "gpt-4o-mini-2024-07-18", "choices": [],
+                       "usage": {"prompt_tokens": 9, "completion_tokens": 3,
+                                 "total_tokens": 12}}),
+            b"data: [DONE]\n\n"]
+    inst = OpenAIInstrumentor()
+    inst.instrument(tracer_provider=pipeline.provider, meter_provider=pipeline.meter_provider)
+    try:
+        with FakeOpenAIServer() as server:
+            server.enqueue(StreamReply(body))
+            stream = server.client().chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+            received = [c.choices[0].delta.content for c in stream if c.choices]
+    finally:
+        inst.uninstrument()
+    assert received == ["Hello", 42, " there"]  # the application sees what was sent
+    [span] = [s for s in pipeline.spans() if s.name == "chat gpt-4o-mini"]
+    assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 9
+    assert span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+    assert span.attributes[semconv.TRIPWIRE_COST_USD] > 0

@@ -199,11 +199,13 @@ class ChatStreamAccumulator:
                 state = self._choices[choice.index] = _ChoiceState()
             delta = choice.delta
             if delta is not None:  # each field read once: this runs for every chunk
+                # A field of the wrong type (a number where text belongs) is skipped: kept,
+                # it would fail the join at the end and cost the stream's usage and cost.
                 text = delta.content
-                if text:
+                if text and type(text) is str:
                     state.text.append(text)
                 refusal = getattr(delta, "refusal", None)
-                if refusal:
+                if refusal and type(refusal) is str:
                     state.refusal.append(refusal)
                 tool_calls = delta.tool_calls
                 if tool_calls:
