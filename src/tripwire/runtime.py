@@ -240,6 +240,13 @@ class Runtime:
     def budget_gate_attached(self) -> bool:
         return len(self._gate_owners) > 0
 
+    @property
+    def enforcing(self) -> bool:
+        """Whether calls must pass the gate: an owner is attached and the mode is enforce.
+        In flag mode (the default) the wrapper skips the gate entirely: no request info is
+        built, no estimate made, nothing reserved."""
+        return len(self._gate_owners) > 0 and self.settings.budget_mode is BudgetMode.ENFORCE
+
     def before_call(self, info: PreCallInfo) -> Reservation | None:
         """The budget gate, before a call is sent (``enforce`` mode only): reserve the call's
         estimated cost on every budget that applies, atomically with the check, or raise

@@ -23,7 +23,7 @@ def budget_gate(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[PreCallI
     enriching processor with budgets is alive): what the wrapper does when the gate refuses."""
 
     def install(check: Callable[[PreCallInfo], None]) -> None:
-        monkeypatch.setattr(Runtime, "budget_gate_attached", property(lambda self: True))
+        monkeypatch.setattr(Runtime, "enforcing", property(lambda self: True))
         monkeypatch.setattr(Runtime, "before_call", lambda self, info: check(info))
 
     return install

@@ -151,3 +151,14 @@ def test_decorator_providers_are_kept_by_the_runtime_and_reset() -> None:
     reset()
     assert get_runtime().decorator_providers == (None, None)
     assert get_runtime().decorator_telemetry is None
+
+
+def test_the_gate_is_consulted_only_in_enforce_mode(harness: Harness) -> None:
+    runtime = get_runtime()
+    assert runtime.budget_gate_attached  # the harness processor charges budgets
+    harness.settings(budget_trace_usd=1.0)  # flag mode, the default
+    assert not runtime.enforcing  # the wrapper builds no request info, reserves nothing
+    harness.settings(budget_trace_usd=1.0, budget_mode=BudgetMode.ENFORCE)
+    assert runtime.enforcing
+    harness.provider.shutdown()
+    assert not runtime.enforcing

@@ -62,7 +62,7 @@ class LLMSpans(MappedSpans[Telemetry, CallMapping]):
             log_failure("request mapping")
             return None
         runtime = get_runtime()
-        if not runtime.budget_gate_attached:
+        if not runtime.enforcing:
             return LLMCall.try_start(self.telemetry, request)
         # BudgetExceededError propagates on purpose: in enforce mode nothing is sent.
         max_tokens = request.attributes.get(semconv.GEN_AI_REQUEST_MAX_TOKENS)
