@@ -23,9 +23,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from hardening.harness import concurrent_chats
 from tripwire import semconv as sc
 from tripwire.budgets import BudgetRule
-from tripwire.errors import BudgetExceededError, BudgetStoreUnavailableError
+from tripwire.errors import BudgetStoreUnavailableError
 from tripwire.instrumentation.openai import OpenAIInstrumentor
 from tripwire.processors import EnrichingSpanProcessor
 from tripwire.processors.ledger import BudgetLedger, InMemoryLedger, LedgerUnavailable, Reservation
@@ -354,26 +355,7 @@ def test_200_concurrent_calls_through_redis_stop_at_the_budget(instrumented: Any
     for _ in range(200):
         server.enqueue(chat_reply("ok", usage=(1000, 700), delay=0.05))
 
-    async def run() -> int:
-        client = server.async_client()
-        refused = 0
-
-        async def one() -> None:
-            nonlocal refused
-            token = context.attach(baggage.set_baggage(sc.GEN_AI_CONVERSATION_ID, "c-1"))
-            try:
-                await client.chat.completions.create(model="gpt-4o-mini", messages=PROMPT,
-                                                     max_tokens=700)
-            except BudgetExceededError:
-                refused += 1
-            finally:
-                context.detach(token)
-
-        await asyncio.gather(*(one() for _ in range(200)))
-        await client.close()
-        return refused
-
-    refused = asyncio.run(run())
+    _, refused = asyncio.run(concurrent_chats(server, 200, "c-1", PROMPT, 700))
     assert isinstance(get_runtime().ledger, RedisLedger)
     spent = get_runtime().ledger.spent((CONV, "c-1"))[0]
     record_property("overshoot_ratio", spent / 0.05)

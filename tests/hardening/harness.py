@@ -9,6 +9,7 @@ test loudly (a broken import must never silently drop a provider's matrix).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import inspect
@@ -18,14 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from opentelemetry import baggage, context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tripwire import decorators
+from tripwire import decorators, semconv
 from tripwire._core.instrumentor import TripwireInstrumentor
+from tripwire.errors import BudgetExceededError
 from tripwire.processors import EnrichingSpanProcessor
 from tripwire.runtime import set_settings
 from tripwire.settings import Settings
@@ -516,3 +519,29 @@ def instrumented(case: LLMCase, pipeline: Pipeline) -> Iterator[LLMEnv]:
 def llm(request: pytest.FixtureRequest, pipeline: Pipeline) -> Iterator[LLMEnv]:
     with instrumented(request.param, pipeline) as env:
         yield env
+
+
+# --- budgets under concurrency ---------------------------------------------------------------
+
+async def concurrent_chats(server: Any, n: int, conversation: str, messages: list[Any],
+                           max_tokens: int, model: str = "gpt-4o-mini") -> tuple[int, int]:
+    """``n`` openai chat calls at once in one conversation (baggage): (sent, refused)."""
+    client = server.async_client()
+    refused = 0
+
+    async def one() -> None:
+        nonlocal refused
+        token = context.attach(baggage.set_baggage(semconv.GEN_AI_CONVERSATION_ID, conversation))
+        try:
+            await client.chat.completions.create(model=model, messages=messages,
+                                                 max_tokens=max_tokens)
+        except BudgetExceededError:
+            refused += 1
+        finally:
+            context.detach(token)
+
+    try:
+        await asyncio.gather(*(one() for _ in range(n)))
+    finally:
+        await client.close()
+    return n - refused, refused

@@ -22,7 +22,7 @@ import pytest
 from opentelemetry import baggage, context
 
 import tripwire
-from hardening.harness import Pipeline
+from hardening.harness import Pipeline, concurrent_chats
 from tripwire import semconv as sc
 from tripwire.budgets import BudgetRule
 from tripwire.errors import BudgetExceededError
@@ -81,35 +81,13 @@ def _spent(rule: BudgetRule, key: str) -> float:
     return get_runtime().ledger.spent((rule, key))[0]
 
 
-async def _async_calls(server: FakeOpenAIServer, n: int) -> tuple[int, int]:
-    client = server.async_client()
-    refused = 0
-
-    async def one() -> None:
-        nonlocal refused
-        token = context.attach(_in("conv-1"))
-        try:
-            await client.chat.completions.create(model=MODEL, messages=MESSAGES,
-                                                 max_tokens=OUTPUT_TOKENS)
-        except BudgetExceededError:
-            refused += 1
-        finally:
-            context.detach(token)
-
-    try:
-        await asyncio.gather(*(one() for _ in range(n)))
-    finally:
-        await client.close()
-    return n - refused, refused
-
-
 def test_500_concurrent_async_calls_stop_at_the_budget(enforced: Pipeline, server, tmp_path,
                                                         record_property) -> None:
     limit = 0.05
     replace_settings(budgets_file=_budgets(tmp_path, conversation=limit),
                      budget_mode=BudgetMode.ENFORCE)
     _enqueue(server, 500, delay=0.05)  # every call still in flight when the next one starts
-    sent, refused = asyncio.run(_async_calls(server, 500))
+    sent, refused = asyncio.run(concurrent_chats(server, 500, "conv-1", MESSAGES, OUTPUT_TOKENS))
     spent = _spent(CONVERSATION, "conv-1")
     record_property("overshoot_ratio", spent / limit)
     assert len(server.requests) == sent
@@ -160,7 +138,7 @@ def test_a_call_costing_more_than_the_budget_is_the_only_one_sent(enforced: Pipe
     replace_settings(budgets_file=_budgets(tmp_path, conversation=limit),
                      budget_mode=BudgetMode.ENFORCE)
     _enqueue(server, 50, delay=0.05)
-    sent, refused = asyncio.run(_async_calls(server, 50))
+    sent, refused = asyncio.run(concurrent_chats(server, 50, "conv-1", MESSAGES, OUTPUT_TOKENS))
     assert (sent, refused) == (1, 49)
     assert _spent(CONVERSATION, "conv-1") == pytest.approx(CALL_USD)
 
