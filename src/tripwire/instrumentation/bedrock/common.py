@@ -124,13 +124,19 @@ def guardrail_category(trace: Any) -> str | None:
     if not isinstance(guardrail, Mapping):
         return None
     assessments: list[Any] = []
-    inputs = guardrail.get("inputAssessment")
-    if isinstance(inputs, Mapping):
-        assessments += list(inputs.values())
+    # Converse: inputAssessment {id: …}, outputAssessments {id: [...]}; InvokeModel's
+    # amazon-bedrock-trace: input {id: …}, outputs [{id: …}].
+    for key in ("inputAssessment", "input"):
+        inputs = guardrail.get(key)
+        if isinstance(inputs, Mapping):
+            assessments += list(inputs.values())
     outputs = guardrail.get("outputAssessments")
     if isinstance(outputs, Mapping):
         for value in outputs.values():
             assessments += value if isinstance(value, list) else [value]
+    for item in guardrail.get("outputs") or ():
+        if isinstance(item, Mapping):
+            assessments += list(item.values())
     for assessment in assessments:
         if not isinstance(assessment, Mapping):
             continue

@@ -206,6 +206,10 @@ def _result(result: Result, blocks: list[Any], stop: Any, usage: Any, trace: Any
     return result
 
 
+# Nova's InvokeModel body has the Converse answer's shape (read by the families module).
+fill_result = _result
+
+
 class _Block:
     __slots__ = ("fragments", "name", "reasoning", "text", "tool_id")
 

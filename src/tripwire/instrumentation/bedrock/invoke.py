@@ -1,15 +1,16 @@
 """``InvokeModel`` and ``InvokeModelWithResponseStream`` onto the core.
 
-Two mappings, chosen per call by the request body:
+Two request mappings, chosen per call by the request body:
 
 * the **Anthropic Messages body** (``anthropic_version`` + ``messages``): everything a
-  Converse call gives — parameters, system prompt, messages, tools, the response body's id,
-  model, stop reason, usage and tool calls, the streamed Anthropic events;
-* **any other body** (Titan, Nova, Llama, Mistral, Cohere, embeddings…): what can be read
-  without knowing the model family's response format — sampling parameters from a few
-  well-known request keys, usage from the ``x-amzn-bedrock-*-token-count`` headers (or the
-  stream's ``amazon-bedrock-invocationMetrics``), the request id. The response body is not
-  touched.
+  Converse call gives — parameters, system prompt, messages, tools;
+* **any other body** (Titan, Nova, Llama, Mistral, Cohere, AI21, Claude text completion,
+  embeddings…): sampling parameters from the families' well-known request keys.
+
+Responses are read by their shape, whatever the request was: the Anthropic Messages body
+and its streamed events, or a model family's own body and chunks (``families``), on top of
+Bedrock's ``x-amzn-bedrock-*-token-count`` headers / ``amazon-bedrock-invocationMetrics``
+and its ``amazon-bedrock-guardrailAction``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import put_number, string_list
+from tripwire._core.fields import plausible_count, put_number, string_list
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stream import StreamAccumulator
 from tripwire._core.wire.anthropic_messages import (
@@ -29,6 +30,7 @@ from tripwire._core.wire.anthropic_messages import (
     parse_message,
 )
 from tripwire._core.wrapping import CallMapping
+from tripwire.instrumentation.bedrock import families
 from tripwire.instrumentation.bedrock.common import (
     GUARDRAIL_INTERVENED,
     PROVIDER,
@@ -48,8 +50,6 @@ from tripwire.instrumentation.bedrock.common import (
 STREAM_OPERATION = "InvokeModelWithResponseStream"
 # Larger request bodies are not parsed (model, server and usage are still recorded).
 MAX_BODY_PARSE = 8 * 1024 * 1024
-_METRICS_KEY = "amazon-bedrock-invocationMetrics"
-_METRICS_BYTES = _METRICS_KEY.encode()
 _HEADER_USAGE = ("x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count",
                  "x-amzn-bedrock-cache-read-input-token-count",
                  "x-amzn-bedrock-cache-write-input-token-count")
@@ -87,6 +87,11 @@ def _start(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 _GENERIC_PARAMS: tuple[tuple[str | None, str, str], ...] = (
     (None, "max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),        # Mistral, Cohere, AI21
     (None, "max_gen_len", semconv.GEN_AI_REQUEST_MAX_TOKENS),       # Llama
+    (None, "max_tokens_to_sample", semconv.GEN_AI_REQUEST_MAX_TOKENS),  # Claude text
+    (None, "maxTokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),         # AI21 Jurassic-2
+    (None, "topP", semconv.GEN_AI_REQUEST_TOP_P),
+    (None, "p", semconv.GEN_AI_REQUEST_TOP_P),                      # Cohere
+    (None, "k", semconv.GEN_AI_REQUEST_TOP_K),
     (None, "temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
     (None, "top_p", semconv.GEN_AI_REQUEST_TOP_P),
     (None, "top_k", semconv.GEN_AI_REQUEST_TOP_K),
@@ -98,8 +103,8 @@ _GENERIC_PARAMS: tuple[tuple[str | None, str, str], ...] = (
     ("inferenceConfig", "top_p", semconv.GEN_AI_REQUEST_TOP_P),
     ("inferenceConfig", "top_k", semconv.GEN_AI_REQUEST_TOP_K),
 )
-_GENERIC_STOPS = ((None, "stop_sequences"), (None, "stop"), ("textGenerationConfig", "stopSequences"),
-                  ("inferenceConfig", "stopSequences"))
+_GENERIC_STOPS = ((None, "stop_sequences"), (None, "stop"), (None, "stopSequences"),
+                  ("textGenerationConfig", "stopSequences"), ("inferenceConfig", "stopSequences"))
 
 
 def build_generic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
@@ -133,17 +138,11 @@ def _header_usage(result: Result, response: Any) -> None:
         set_usage(result, *(headers.get(name) for name in _HEADER_USAGE))
 
 
-def parse_generic_response(response: Any, request: Request) -> Result:
-    result = request_result(request_id(response))
-    _header_usage(result, response)
-    return result
-
-
 def _metrics_usage(result: Result, metrics: Any) -> None:
     if isinstance(metrics, Mapping):
-        set_usage(result, metrics.get("inputTokenCount"), metrics.get("outputTokenCount"),
-                  metrics.get("cacheReadInputTokenCount"),
-                  metrics.get("cacheWriteInputTokenCount"))
+        set_usage(result, *(plausible_count(metrics.get(key)) for key in (
+            "inputTokenCount", "outputTokenCount", "cacheReadInputTokenCount",
+            "cacheWriteInputTokenCount")))
 
 
 def _chunk_bytes(event: Any) -> Any:
@@ -151,37 +150,20 @@ def _chunk_bytes(event: Any) -> Any:
     return chunk.get("bytes") if isinstance(chunk, Mapping) else None
 
 
-class GenericStreamAccumulator(ResponseStreamAccumulator):
-    """Only looks for Bedrock's ``amazon-bedrock-invocationMetrics`` (usage) in the last chunk;
-    other chunks are not parsed."""
-
-    __slots__ = ("_metrics",)
-
-    def __init__(self, request: Request) -> None:
-        super().__init__()
-        self._metrics: Any = None
-
-    def add(self, event: Any) -> None:
-        data = _chunk_bytes(event)
-        if isinstance(data, (bytes, bytearray)) and _METRICS_BYTES in data:
-            parsed = json.loads(data)
-            if isinstance(parsed, dict):
-                self._metrics = parsed.get(_METRICS_KEY)
-
-    def result(self) -> Result:
-        result = self.new_result()
-        _metrics_usage(result, self._metrics)
-        return result
+def _json_object(data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_BODY_PARSE:
+        return None
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def wrap_body_stream(response: Any, accumulator: StreamAccumulator,
                      make_proxy: Callable[[Any], Any]) -> Any:
     """``{"body": EventStream, "contentType": …, "ResponseMetadata": …}``: proxy ``body``."""
     return wrap_member(response, "body", accumulator, make_proxy)
-
-
-GENERIC_MAPPING = CallMapping(build_generic_request, parse_generic_response,
-                              GenericStreamAccumulator, wrap_stream=wrap_body_stream)
 
 
 # --- the Anthropic Messages body ---------------------------------------------------------------
@@ -241,55 +223,79 @@ def _take_body(response: Any) -> bytes | None:
     return data if isinstance(data, bytes) else None
 
 
-def parse_anthropic_response(response: Any, request: Request) -> Result:
+def parse_response(response: Any, request: Request) -> Result:
+    """Any InvokeModel answer: Bedrock's token-count headers, then the JSON body read by its
+    shape (the Anthropic Messages format, or a model family's own; see ``families``): the
+    body's counts, where it has them, take over from the headers."""
     data = _take_body(response)  # first: whatever fails later, the app keeps its body
     result = request_result(request_id(response))
-    _header_usage(result, response)  # the body's usage, when there is one, takes over
-    if data is None:
+    _header_usage(result, response)
+    payload = _json_object(data)
+    if payload is None:
         return result
-    message = json.loads(data)
-    if not isinstance(message, dict) or message.get("type") != "message":
+    if payload.get("type") == "message":
+        # the message id is the response id; the request id stays in aws.request_id
+        parse_message(result, payload)
+        # A guardrail on InvokeModel says so in the body, not in the stop reason.
+        if payload.get(families.GUARDRAIL_ACTION) == "INTERVENED" and not result.refusal:
+            mark_refusal(result, GUARDRAIL_INTERVENED, payload.get(families.GUARDRAIL_TRACE))
         return result
-    # the message id is the response id; the request id stays in aws.request_id
-    parse_message(result, message)
-    # A guardrail on InvokeModel says so in the body, not in the stop reason.
-    if message.get("amazon-bedrock-guardrailAction") == "INTERVENED":
-        mark_refusal(result, GUARDRAIL_INTERVENED, message.get("amazon-bedrock-trace"))
+    fold = families.FamilyFold()
+    fold.add(payload)
+    fold.apply(result)
     return result
 
 
-class AnthropicStreamAccumulator(ResponseStreamAccumulator):
-    """Folds the Anthropic events carried base64-encoded in ``chunk`` events."""
+# The event types of Anthropic's Messages stream (InvokeModel carries them in chunks).
+_ANTHROPIC_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta",
+                               "content_block_stop", "message_delta", "message_stop", "ping"})
 
-    __slots__ = ("_events", "_guardrail", "_metrics")
+
+class InvokeStreamAccumulator(ResponseStreamAccumulator):
+    """Folds the JSON carried base64-encoded in ``chunk`` events: Anthropic Messages events,
+    or a model family's chunks (``families``); Bedrock's ``amazon-bedrock-invocationMetrics``
+    and guardrail action ride on either."""
+
+    __slots__ = ("_events", "_family")
 
     def __init__(self, request: Request) -> None:
         super().__init__()
-        self._events = MessageEvents()
-        self._metrics: Any = None
-        self._guardrail: Any = None
+        self._events: MessageEvents | None = None
+        self._family = families.FamilyFold()  # also keeps the metrics and guardrail action
 
     def add(self, event: Any) -> None:
-        data = _chunk_bytes(event)
-        if not isinstance(data, (bytes, bytearray)):
+        payload = _json_object(_chunk_bytes(event))
+        if payload is None:
             return
-        payload = json.loads(data)
-        if not isinstance(payload, dict):
+        if payload.get("type") in _ANTHROPIC_EVENTS:
+            if self._events is None:
+                self._events = MessageEvents()
+            self._events.add(payload)
+            family = self._family
+            if families.METRICS in payload:
+                family.metrics = payload[families.METRICS]
+            if payload.get(families.GUARDRAIL_ACTION) == "INTERVENED":
+                family.guardrail = True
+                trace = payload.get(families.GUARDRAIL_TRACE)
+                if isinstance(trace, Mapping):
+                    family.trace = trace
             return
-        self._events.add(payload)
-        if _METRICS_KEY in payload:
-            self._metrics = payload[_METRICS_KEY]
-        if payload.get("amazon-bedrock-guardrailAction") == "INTERVENED":
-            self._guardrail = payload.get("amazon-bedrock-trace") or {}
+        self._family.add(payload)
 
     def result(self) -> Result:
         result = self.new_result()
-        _metrics_usage(result, self._metrics)  # the Anthropic usage, when there is one, wins
+        family = self._family
+        _metrics_usage(result, family.metrics)  # the events' own usage, when sent, wins
+        if self._events is None:
+            family.apply(result)
+            return result
         self._events.apply(result)
-        if self._guardrail is not None:
-            mark_refusal(result, GUARDRAIL_INTERVENED, self._guardrail)
+        if family.guardrail and not result.refusal:
+            mark_refusal(result, GUARDRAIL_INTERVENED, family.trace)
         return result
 
 
-ANTHROPIC_MAPPING = CallMapping(build_anthropic_request, parse_anthropic_response,
-                                AnthropicStreamAccumulator, wrap_stream=wrap_body_stream)
+GENERIC_MAPPING = CallMapping(build_generic_request, parse_response, InvokeStreamAccumulator,
+                              wrap_stream=wrap_body_stream)
+ANTHROPIC_MAPPING = CallMapping(build_anthropic_request, parse_response,
+                                InvokeStreamAccumulator, wrap_stream=wrap_body_stream)
