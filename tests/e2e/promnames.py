@@ -3,9 +3,9 @@
 One translation, used by ``tests/test_dashboards.py`` (static check of every dashboard query)
 and by the e2e test (which checks the same names against a real Prometheus). It follows the
 OpenTelemetry "Prometheus and OpenMetrics compatibility" spec as implemented, identically for
-our metrics, by the collector-contrib translator (``prometheus`` exporter and
-``prometheusremotewrite`` with the default ``add_metric_suffixes: true``) and by the Python
-SDK's ``opentelemetry-exporter-prometheus``:
+our metrics, by the collector-contrib translator (``prometheus`` and ``prometheus_remote_write``
+exporters with the default ``translation_strategy: UnderscoreEscapingWithSuffixes``, formerly
+``add_metric_suffixes: true``) and by the Python SDK's ``opentelemetry-exporter-prometheus``:
 
 - the name: every run of characters outside ``[a-zA-Z0-9:]`` becomes ``_``
   (``gen_ai.client.token.usage`` -> ``gen_ai_client_token_usage``);
@@ -102,6 +102,21 @@ def emitted_series() -> dict[str, str]:
 def label_name(attribute: str) -> str:
     """The Prometheus label an OTel attribute key becomes."""
     return re.sub(r"[^a-zA-Z0-9_]", "_", attribute)
+
+
+def semconv_attributes() -> set[str]:
+    """Every attribute key defined in ``tripwire.semconv``."""
+    return {
+        value for name, value in vars(semconv).items()
+        if name.isupper() and isinstance(value, str)
+        and re.fullmatch(r"[a-z_]+(\.[a-z0-9_]+)+", value)
+    }
+
+
+def allowed_labels() -> set[str]:
+    """Labels a query may use: those Prometheus adds (job/instance), histogram buckets, and
+    the sanitized semconv attributes our metrics carry."""
+    return {"job", "instance", "le"} | {label_name(a) for a in semconv_attributes()}
 
 
 # --- PromQL --------------------------------------------------------------------------------

@@ -374,6 +374,14 @@ def test_every_dashboard_query_returns_data_from_prometheus(
                        query=f"count by ({kind}) (tripwire_tool_call_errors_total)")
     kinds = {s["metric"].get(kind) for s in result["data"]["result"]}
     assert sc.TOOL_ERROR_UNKNOWN_TOOL in kinds, kinds
+    # loops (recorded on execute_tool spans) carry the model that asked for the tool, so the
+    # dashboard's model and provider filters keep them
+    result = _prom_get(prometheus, "/api/v1/query", query=(
+        f'count by (gen_ai_provider_name, gen_ai_request_model) (tripwire_tool_call_errors_total'
+        f'{{{kind}="{sc.TOOL_ERROR_LOOP}"}})'))
+    labelled = {(s["metric"].get("gen_ai_provider_name"), s["metric"].get("gen_ai_request_model"))
+                for s in result["data"]["result"]}
+    assert labelled == {(sc.PROVIDER_OPENAI, "gpt-4o-mini")}, labelled
 
 
 DEMO = ROOT / "examples" / "support_assistant.py"

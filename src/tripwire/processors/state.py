@@ -117,8 +117,27 @@ class TraceRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     unpriced_calls: int = 0
+    priced_calls: int = 0  # calls whose cost is in cost_usd
+    usage_unknown_calls: int = 0  # calls with a token count missing (not counted as 0)
+    input_reported: bool = False  # some call reported input tokens
+    output_reported: bool = False
     budget_exceeded: Any = None  # first crossing in this trace (a ledger Crossing)
     tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (provider, request model, response model) of the last inference span that ended:
+    # the model that asked for the tools executed next (their error metrics carry it)
+    last_model: tuple[str | None, str | None, str | None] | None = None
+
+
+@dataclass(slots=True)
+class OpenCall:
+    """A span still open that is an LLM call (inference or embeddings), or runs inside one:
+    how nested spans describing one provider call are counted once."""
+
+    is_call: bool
+    # (trace_id, span_id) of the nearest open call span around this one, if any
+    enclosing: tuple[int, int] | None
+    # span id of a nested span that already carried this call's usage (it was counted there)
+    counted_in: int | None = None
 
 
 def _processed_bounds(size: int, ttl: float) -> tuple[int, float]:
@@ -138,22 +157,25 @@ class ProcessState:
     drift: BoundedTable[tuple[str, str], str]
     # (trace_id, span_id) -> tripwire.budget() blocks active when the span started
     span_blocks: BoundedTable[tuple[int, int], tuple[Any, ...]]
+    # (trace_id, span_id) -> an open LLM call span, or a span inside one (see OpenCall)
+    calls: BoundedTable[tuple[int, int], OpenCall]
 
     @classmethod
     def bounded(cls, size: int, ttl: float) -> ProcessState:
         return cls(traces=BoundedTable(size, ttl),
                    processed=BoundedTable(*_processed_bounds(size, ttl)),
                    drift=BoundedTable(size, ttl),
-                   span_blocks=BoundedTable(size, ttl))
+                   span_blocks=BoundedTable(size, ttl),
+                   calls=BoundedTable(size, ttl))
 
     def trace(self, trace_id: int) -> TraceRecord:
         return self.traces.get_or_create(trace_id, TraceRecord)
 
     def resize(self, size: int, ttl: float) -> None:
-        for table in (self.traces, self.drift, self.span_blocks):
+        for table in (self.traces, self.drift, self.span_blocks, self.calls):
             table.resize(size, ttl)
         self.processed.resize(*_processed_bounds(size, ttl))
 
     def clear(self) -> None:
-        for table in (self.traces, self.processed, self.drift, self.span_blocks):
+        for table in (self.traces, self.processed, self.drift, self.span_blocks, self.calls):
             table.clear()

@@ -8,6 +8,7 @@ from typing import Any
 from tripwire import semconv
 from tripwire._core.tools import arguments_hash
 from tripwire.processors.base import Enrichment, SpanData, event
+from tripwire.processors.state import TraceRecord
 
 
 def _names(value: Any) -> list[str]:
@@ -18,11 +19,32 @@ def _names(value: Any) -> list[str]:
     return []
 
 
+_MODEL_KEYS = (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL,
+               semconv.GEN_AI_RESPONSE_MODEL)
+
+
+def _add_requesting_model(attrs: dict[str, Any], record: TraceRecord | None) -> None:
+    """Execution errors and loops are recorded on ``execute_tool`` spans, which rarely carry
+    a model: label them with the model that asked for the tool (the last inference span that
+    ended in the trace), so dashboards and alerts filtering by provider or model keep them.
+    The span's own values win."""
+    last = record.last_model if record is not None else None
+    if last is None:
+        return
+    for key, value in zip(_MODEL_KEYS, last):
+        if value and key not in attrs:
+            attrs[key] = value
+
+
 class ToolLoopEnricher:
     name = "tool_loop"
 
     def enrich(self, span: SpanData) -> Enrichment | None:
         if span.is_inference:
+            record = span.record
+            if record is not None:
+                # The tools executed next in this trace were asked for by this model.
+                record.last_model = (span.provider, span.request_model, span.response_model)
             self._requested(span)
             return None
         if span.operation != semconv.OP_EXECUTE_TOOL:
@@ -74,6 +96,8 @@ class ToolLoopEnricher:
     @staticmethod
     def _count(span: SpanData, kind: str, tool: str | None) -> None:
         attrs = span.metric_attributes()
+        if not span.is_inference:
+            _add_requesting_model(attrs, span.record)
         attrs[semconv.TRIPWIRE_TOOL_CALL_ERROR_KIND] = kind
         if tool:
             attrs[semconv.GEN_AI_TOOL_NAME] = tool
