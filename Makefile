@@ -1,40 +1,65 @@
 # tripwire-otel developer tasks. `make demo` and `make test` are the two set-up commands.
+#
+# One venv for every target; each target installs only the extras it needs, once (a stamp
+# per set of extras, keyed on pyproject.toml so that editing it reinstalls):
+#   demo       tripwire-otel + openai
+#   demo-rag   + qdrant-client
+#   test, lint, e2e, bench   the test and dev extras (every provider SDK, pytest, ruff, mypy)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PIP := $(PY) -m pip install --disable-pip-version-check
+HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
+RAG_STAMP := $(VENV)/.installed-rag-$(HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
 .PHONY: install demo demo-rag test lint bench e2e clean
 
-install: $(STAMP)
+# Everything a contributor needs (what `make test` installs).
+install: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,dev]"
-	touch $(STAMP)
+$(PY):
+	@echo "==> creating $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
 
-demo: install
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing tripwire-otel[openai] into $(VENV) (what the demo needs)"
+	$(PIP) -e ".[openai]"
+	@touch $@
+
+$(RAG_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing tripwire-otel[openai,qdrant] into $(VENV) (what the RAG demo needs)"
+	$(PIP) -e ".[openai,qdrant]"
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing tripwire-otel[test,dev] into $(VENV) (every provider SDK, test and lint tools)"
+	$(PIP) -e ".[test,dev]"
+	@touch $@
+
+demo: $(DEMO_STAMP)
+	@echo "==> running examples/support_assistant.py"
 	$(PY) examples/support_assistant.py
 
-demo-rag: install
+demo-rag: $(RAG_STAMP)
 	$(PY) examples/rag_agent.py
 
-test: install
+test: $(TEST_STAMP)
 	scripts/install-test-deps.sh
 	$(PY) -m pytest -q
 
-lint: install
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
 
-e2e: install
+e2e: $(TEST_STAMP)
 	scripts/install-e2e-deps.sh
 	$(PY) -m pytest -q -m e2e tests/e2e
 
-bench: install
+bench: $(TEST_STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -34,6 +34,7 @@ from imports import print_imports, run_imports
 from memory import print_memory, run_memory
 from overhead import print_isolated, print_overhead, run_isolated, run_overhead
 from redaction import print_redaction, run_redaction
+from sampling import print_sampling, run_sampling
 
 # name -> (run with the parsed arguments, print)
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
@@ -44,6 +45,7 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "memory": (lambda a: run_memory(a.spans, a.sdk_calls), print_memory),
     "budget-store": (lambda a: run_budget_store(2000 if a.quick else 20000), print_budget_store),
     "redaction": (lambda a: run_redaction(2 if a.quick else 5), print_redaction),
+    "sampling": (lambda a: run_sampling(max(a.rounds, 5), a.calls), print_sampling),
 }
 
 

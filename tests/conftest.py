@@ -1,18 +1,12 @@
 """Shared test configuration.
 
-The ``tripwire`` pytest plugin (fixtures ``span_exporter``, ``tracer_provider``,
-``metric_reader``, ``meter_provider``, ``fake_openai``) is loaded through its ``pytest11``
-entry point; load it explicitly only when entry-point auto-loading is disabled, since
-registering it twice is an error.
+Loads the opt-in ``tripwire`` pytest plugin as a user would, and gives its ``tripwire_…``
+fixtures the short names this suite uses (``span_exporter``, ``tracer_provider``,
+``metric_reader``, ``meter_provider``, ``fake_openai``, …).
 """
 
-import os
-
-if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-    pytest_plugins = ["tripwire.testing.pytest_plugin"]
-
-
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +14,8 @@ import pytest
 
 from tripwire.runtime import set_settings
 from tripwire.settings import ContentCapture, Settings
+
+pytest_plugins = ["tripwire.testing.pytest_plugin"]
 
 
 def _environment() -> dict[str, str]:
@@ -75,3 +71,44 @@ def use_settings() -> Callable[..., Settings]:
         return value
 
     return install
+
+
+# Short names for the plugin's fixtures (same instances within a test).
+@pytest.fixture
+def span_exporter(tripwire_span_exporter: Any) -> Any:
+    return tripwire_span_exporter
+
+
+@pytest.fixture
+def tracer_provider(tripwire_tracer_provider: Any) -> Any:
+    return tripwire_tracer_provider
+
+
+@pytest.fixture
+def metric_reader(tripwire_metric_reader: Any) -> Any:
+    return tripwire_metric_reader
+
+
+@pytest.fixture
+def meter_provider(tripwire_meter_provider: Any) -> Any:
+    return tripwire_meter_provider
+
+
+@pytest.fixture
+def fake_openai(tripwire_fake_openai: Any) -> Any:
+    return tripwire_fake_openai
+
+
+@pytest.fixture
+def fake_anthropic(tripwire_fake_anthropic: Any) -> Any:
+    return tripwire_fake_anthropic
+
+
+@pytest.fixture
+def fake_gemini(tripwire_fake_gemini: Any) -> Any:
+    return tripwire_fake_gemini
+
+
+@pytest.fixture
+def fake_bedrock(tripwire_fake_bedrock: Any) -> Any:
+    return tripwire_fake_bedrock

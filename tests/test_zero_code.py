@@ -102,3 +102,50 @@ def test_invalid_setting_is_logged_and_app_still_starts(tmp_path: Path) -> None:
     assert "TRIPWIRE_PRICES_FILE" in done.stderr
     spans = {s["name"]: s for s in receiver.spans}
     assert spans["chat gpt-4o"]["attributes"]["tripwire.cost.usd"] == pytest.approx(0.0035)
+
+
+def test_resource_names_tripwire_as_the_distro(tmp_path: Path) -> None:
+    from tripwire.version import __version__
+
+    with OTLPReceiver() as receiver:
+        done = _run(tmp_path, _env(receiver.endpoint))
+        assert done.returncode == 0, done.stderr
+        assert receiver.got_spans.wait(10), done.stderr
+    resource = receiver.spans[0]["resource"]
+    assert resource["telemetry.distro.name"] == "tripwire-otel"
+    assert resource["telemetry.distro.version"] == __version__
+    assert resource["service.name"] == "zero-code-test"
+
+
+def test_configure_names_tripwire_as_the_distro(tmp_path: Path) -> None:
+    # tripwire.configure() building the SDK from OTEL_* is tripwire's set-up too.
+    app = tmp_path / "configured.py"
+    app.write_text(textwrap.dedent("""
+        import tripwire
+        provider = tripwire.configure()
+        attributes = provider.resource.attributes
+        print(attributes["telemetry.distro.name"], attributes["telemetry.distro.version"])
+    """))
+    env = _env("http://127.0.0.1:9", OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none")
+    done = subprocess.run([sys.executable, str(app)], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    from tripwire.version import __version__
+
+    assert done.stdout.split() == ["tripwire-otel", __version__]
+
+
+def test_tripwire_console_exporter_prints_the_trace_tree(tmp_path: Path) -> None:
+    env = _env("http://127.0.0.1:9", OTEL_TRACES_EXPORTER="tripwire_console",
+               OTEL_METRICS_EXPORTER="none", PYTHONIOENCODING="utf-8")
+    done = _run(tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    root = next(i for i, line in enumerate(lines) if line.startswith("POST /chat  "))
+    # the root, then its three LLM calls as branches, enriched (cost, request total)
+    assert "request total $0.003830 over 3 LLM calls" in lines[root]
+    assert lines[root + 1].startswith("├─ chat gpt-4o  ")
+    assert "cost $0.003500" in lines[root + 1]
+    assert lines[root + 2].startswith("├─ chat gpt-4o-mini  ")
+    assert lines[root + 3].startswith("└─ chat private-model  ")
+    assert "cost UNPRICED" in lines[root + 3]

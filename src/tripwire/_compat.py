@@ -20,6 +20,7 @@ bounds are the ``_instruments`` of each instrumentor or the dependency in ``pypr
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 from collections.abc import Callable, Iterator
@@ -141,6 +142,64 @@ def import_exporters(trace_names: list[str], metric_names: list[str],
     spans, metrics, logs = _sdk_configuration()._import_exporters(trace_names, metric_names,
                                                                   log_names)
     return spans, metrics, logs
+
+
+def environment_sampler() -> Any:
+    """The sampler ``OTEL_TRACES_SAMPLER`` / ``_ARG`` name, resolved as the SDK configurator
+    does (private ``_get_sampler`` / ``_import_sampler``: entry points included); when unset
+    or unresolvable, the SDK's default (private ``sampling._get_from_env_or_default``:
+    ``parentbased_always_on``). Checked: opentelemetry-sdk 1.45.2."""
+    from opentelemetry.sdk.trace import sampling
+
+    config = _sdk_configuration()
+    get_name = getattr(config, "_get_sampler", None)
+    load = getattr(config, "_import_sampler", None)
+    if get_name is not None and load is not None:
+        sampler = load(get_name())
+        if sampler is not None:
+            return sampler
+    default = getattr(sampling, "_get_from_env_or_default", None)
+    return default() if default is not None else sampling.DEFAULT_ON
+
+
+# =============================================================================================
+# opentelemetry-instrumentation (the auto-instrumentation loader)
+# Checked against opentelemetry-instrumentation 0.52b0, 0.53b0, 0.54b0 and 0.66b2.
+# =============================================================================================
+
+def dependency_conflict_error(conflict: Any) -> Exception | None:
+    """A ``DependencyConflictError`` for ``conflict`` (a ``DependencyConflict``), for an
+    instrumentor to raise to the auto-instrumentation loader, which then skips it without
+    reporting it instrumented (0.53b0 and later catch it); None before 0.53b0 (no such
+    exception, and the loader would let it stop the start-up).
+
+    The loader logs a caught conflict through the conflict's private ``_log(logger, name)``
+    (0.66b2: ERROR for a version conflict); tripwire has logged its own INFO line already,
+    so the conflict raised logs at DEBUG. Checked: opentelemetry-instrumentation 0.66b2."""
+    try:
+        from opentelemetry.instrumentation.dependencies import DependencyConflictError
+    except ImportError:
+        return None
+    quiet = copy.copy(conflict)
+    try:
+        quiet.__class__ = _quiet_conflict_class(type(conflict))
+    except TypeError:
+        quiet = conflict
+    return DependencyConflictError(quiet)
+
+
+_quiet_conflict_classes: dict[type, type] = {}
+
+
+def _quiet_conflict_class(base: type) -> type:
+    def _log(self: Any, logger: Any, instrumentor_name: str) -> None:
+        logger.debug("Skipping instrumentation %s: %s", instrumentor_name, self)
+
+    cls = _quiet_conflict_classes.get(base)
+    if cls is None:
+        cls = _quiet_conflict_classes[base] = type(
+            "TripwireDependencyConflict", (base,), {"_log": _log})
+    return cls
 
 
 # =============================================================================================

@@ -32,6 +32,7 @@ from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRAC
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
+from tripwire import sampling
 from tripwire._compat import (
     exporter_names,
     import_exporters,
@@ -42,6 +43,7 @@ from tripwire.errors import ConfigError
 from tripwire.pipeline import (
     BoundedShutdownBatchSpanProcessor,
     check_files,
+    distro_resource_attributes,
     enriching_batch_processor,
 )
 from tripwire.processors.processor import EnrichingSpanProcessor
@@ -89,6 +91,9 @@ def configure(
             provider = _build_from_environment(meter_provider, span_processors)
         else:
             _add(provider, span_processors or _processors_from_environment(), meter_provider)
+            # Tracers made from now on see dropped GenAI spans end (tripwire's own
+            # instrumentors account for theirs in any case): exports are unchanged.
+            provider.sampler = sampling.wrap(provider.sampler)
         runtime.configured_provider = provider
         return provider
 
@@ -118,7 +123,7 @@ def _processors_from_environment() -> list[SpanProcessor]:
 def _build_from_environment(meter_provider: MeterProvider | None,
                             span_processors: Sequence[SpanProcessor] | None) -> TracerProvider:
     """The SDK's own start-up (resource, sampler, exporters, metrics, logs from OTEL_*)."""
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"resource_attributes": distro_resource_attributes()}
     if OTEL_METRICS_EXPORTER not in os.environ and meter_provider is None:
         kwargs["metric_exporter_names"] = ["otlp_proto_http"]
     if span_processors:
@@ -130,6 +135,8 @@ def _build_from_environment(meter_provider: MeterProvider | None,
     else:
         logger.error("tripwire: span enrichment of OTEL_* exporters needs opentelemetry-sdk "
                      ">= 1.40; pass span_processors= to configure() instead")
+    # OTEL_TRACES_SAMPLER's sampler, with the GenAI spans it drops still seen by enrichment.
+    kwargs["sampler"] = sampling.from_environment()
     initialize_components(**kwargs)
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):  # another provider was already set

@@ -28,13 +28,39 @@ def _fmt_duration(span: ReadableSpan) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
+def _plural(count: Any, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _budget(span: ReadableSpan, a: dict[str, Any]) -> str:
+    """``name, limit $X[, spent $Y]`` (spent is on the crossing's event, when this span has it)."""
+    parts = [str(a.get(semconv.TRIPWIRE_BUDGET_NAME, "?"))]
+    spent: dict[str, Any] = {}
+    for ev in span.events or ():
+        if ev.name == semconv.EVENT_BUDGET_EXCEEDED:
+            spent = dict(ev.attributes or {})
+    for limit_key, spent_key, fmt in (
+        (semconv.TRIPWIRE_BUDGET_LIMIT_USD, semconv.TRIPWIRE_BUDGET_SPENT_USD, "${:.6f}"),
+        (semconv.TRIPWIRE_BUDGET_LIMIT_TOKENS, semconv.TRIPWIRE_BUDGET_SPENT_TOKENS, "{} tokens"),
+    ):
+        if limit_key in a:
+            text = "limit " + fmt.format(a[limit_key])
+            if spent_key in spent:
+                text += ", spent " + fmt.format(spent[spent_key])
+            parts.append(text)
+    return ", ".join(parts)
+
+
 def describe(span: ReadableSpan) -> str:
     """One line: name, duration, then the facts that matter."""
     a: dict[str, Any] = dict(span.attributes or {})
     facts: list[str] = []
     if semconv.GEN_AI_RESPONSE_MODEL in a:
-        alias = " (alias)" if a.get(semconv.TRIPWIRE_MODEL_FLOATING_ALIAS) else ""
-        facts.append(f"model={a[semconv.GEN_AI_RESPONSE_MODEL]}{alias}")
+        # "requested → served": shows which snapshot a floating alias resolved to.
+        requested = a.get(semconv.GEN_AI_REQUEST_MODEL)
+        served = a[semconv.GEN_AI_RESPONSE_MODEL]
+        resolved = f"{requested} → " if requested and requested != served else ""
+        facts.append(f"model={resolved}{served}")
     if semconv.GEN_AI_USAGE_INPUT_TOKENS in a or semconv.GEN_AI_USAGE_OUTPUT_TOKENS in a:
         est = " (estimated)" if a.get(semconv.TRIPWIRE_USAGE_ESTIMATED) else ""
         facts.append(f"tokens in={a.get(semconv.GEN_AI_USAGE_INPUT_TOKENS, '?')} "
@@ -47,20 +73,20 @@ def describe(span: ReadableSpan) -> str:
         facts.append("cost UNPRICED")
     if semconv.TRIPWIRE_TRACE_COST_USD in a:
         facts.append(f"request total ${a[semconv.TRIPWIRE_TRACE_COST_USD]:.6f} over "
-                     f"{a.get(semconv.TRIPWIRE_TRACE_LLM_CALLS, 0)} LLM calls, "
+                     f"{_plural(a.get(semconv.TRIPWIRE_TRACE_LLM_CALLS, 0), 'LLM call')}, "
                      f"{a.get(semconv.TRIPWIRE_TRACE_INPUT_TOKENS, 0)} in / "
                      f"{a.get(semconv.TRIPWIRE_TRACE_OUTPUT_TOKENS, 0)} out tokens")
     if semconv.TRIPWIRE_TOOL_CALL_NAMES in a:
         facts.append("asked for tools " + ",".join(a[semconv.TRIPWIRE_TOOL_CALL_NAMES]))
     if semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_COUNT in a:
-        facts.append(f"{a[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_COUNT]} documents")
+        facts.append(_plural(a[semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_COUNT], "document"))
     flags: list[str] = []
     if a.get(semconv.TRIPWIRE_REFUSAL):
         flags.append(f"REFUSAL ({a.get(semconv.TRIPWIRE_REFUSAL_SOURCE, '?')})")
     if a.get(semconv.TRIPWIRE_RETRY_COUNT):
         flags.append(f"RETRIED x{a[semconv.TRIPWIRE_RETRY_COUNT]}")
     if a.get(semconv.TRIPWIRE_BUDGET_EXCEEDED):
-        flags.append(f"BUDGET EXCEEDED ({a.get(semconv.TRIPWIRE_BUDGET_NAME, '?')})")
+        flags.append(f"BUDGET EXCEEDED ({_budget(span, a)})")
     if a.get(semconv.TRIPWIRE_BUDGET_WARNING):
         flags.append("budget warning")
     if a.get(semconv.TRIPWIRE_CONTEXT_WINDOW_WARNING):
@@ -90,7 +116,11 @@ def describe(span: ReadableSpan) -> str:
 
 
 class TraceTreeExporter(SpanExporter):
-    """Print finished traces as trees to ``stream`` (default stdout)."""
+    """Print finished traces as trees to ``stream`` (default stdout).
+
+    Also the span exporter ``tripwire_console`` (entry point ``opentelemetry_traces_exporter``):
+    ``OTEL_TRACES_EXPORTER=tripwire_console``; the SDK's configurator calls it without
+    arguments."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self._stream = stream

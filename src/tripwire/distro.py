@@ -20,12 +20,16 @@ from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRAC
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_PROTOCOL
 
+from tripwire import sampling
 from tripwire._compat import OTelSDKConfigurator, sdk_supports_export_processor
+from tripwire.coexistence import keep_one_instrumentor_per_library
 from tripwire.pipeline import (
     BoundedShutdownBatchSpanProcessor,
+    distro_resource_attributes,
     enriching_batch_processor,
     install_settings_leniently,
 )
+from tripwire.settings import PreferredInstrumentor
 
 logger = logging.getLogger("tripwire")
 
@@ -36,6 +40,14 @@ class TripwireConfigurator(OTelSDKConfigurator):
             install_settings_leniently()
         except Exception:  # never keep the application from starting
             logger.exception("tripwire: reading settings failed; defaults are used")
+        kwargs["resource_attributes"] = distro_resource_attributes(
+            kwargs.get("resource_attributes"))
+        _keep_one_instrumentor_per_library()
+        try:  # OTEL_TRACES_SAMPLER's sampler; the GenAI spans it drops still enriched
+            kwargs["sampler"] = sampling.wrap(kwargs.get("sampler")
+                                              or sampling.environment_sampler())
+        except Exception:
+            logger.exception("tripwire: wrapping the sampler failed; the SDK's is used")
         if sdk_supports_export_processor():
             kwargs.setdefault("export_span_processor", enriching_batch_processor)
         else:
@@ -44,8 +56,20 @@ class TripwireConfigurator(OTelSDKConfigurator):
         super()._configure(**kwargs)
 
 
+def _keep_one_instrumentor_per_library() -> None:
+    """Before ``opentelemetry-instrument`` loads instrumentors: one per library
+    (:mod:`tripwire.coexistence`)."""
+    try:
+        # Read alone (the settings are installed, and their errors logged, once, later).
+        choice = os.environ.get("TRIPWIRE_PREFERRED_INSTRUMENTOR", "").strip().lower()
+        keep_one_instrumentor_per_library(choice != PreferredInstrumentor.OTHER.value)
+    except Exception:  # never keep the application from starting
+        logger.exception("tripwire: checking for other GenAI instrumentors failed")
+
+
 class TripwireDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
+        _keep_one_instrumentor_per_library()
         os.environ.setdefault(OTEL_TRACES_EXPORTER, "otlp")
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "otlp")
         os.environ.setdefault(OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf")

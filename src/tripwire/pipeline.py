@@ -12,6 +12,7 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from tripwire import semconv
 from tripwire._compat import (
     exporter_timeout,
     shutdown_batch_worker,
@@ -22,6 +23,7 @@ from tripwire.processors.prices import load_overlay
 from tripwire.processors.processor import EnrichingSpanProcessor
 from tripwire.runtime import set_settings
 from tripwire.settings import Settings, load_settings, log_errors
+from tripwire.version import __version__
 
 
 def exporter_timeout_seconds(exporter: SpanExporter) -> float:
@@ -67,6 +69,15 @@ class BoundedShutdownBatchSpanProcessor(BatchSpanProcessor):
 def enriching_batch_processor(exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
     """The export processor the SDK configurator builds for each exporter: enrich, then batch."""
     return EnrichingSpanProcessor(BoundedShutdownBatchSpanProcessor(exporter, *args, **kwargs))
+
+
+def distro_resource_attributes(attributes: Any = None) -> dict[str, Any]:
+    """``attributes`` plus the resource attributes saying tripwire set the SDK up
+    (``telemetry.distro.name`` / ``.version``), for the SDK's ``resource_attributes``."""
+    merged = dict(attributes or {})
+    merged.setdefault(semconv.TELEMETRY_DISTRO_NAME, "tripwire-otel")
+    merged.setdefault(semconv.TELEMETRY_DISTRO_VERSION, __version__)
+    return merged
 
 
 def file_errors(settings: Settings) -> dict[str, ConfigError]:

@@ -10,7 +10,10 @@ One :class:`Runtime` per process (:func:`get_runtime`) holds
 - the price books (one per overlay file) and the metric instruments (one set per meter
   provider),
 - the budget gate: the check instrumentors run before a call is sent, attached by the
-  enrichment processors that charge budgets and detached when they shut down.
+  enrichment processors that charge budgets and detached when they shut down (with no
+  processor at all, the runtime's own accountant charges tripwire's calls and holds it),
+- the accountant: the enrichment steps, without an exporter, for the spans of tripwire's
+  calls that no processor sees (not sampled, or no processor attached).
 
 Instrumentors and processors look the runtime up here and nowhere else. A settings change keeps
 every state table and the ledger (only new bounds resize them); :meth:`Runtime.reset` forgets
@@ -111,6 +114,8 @@ class Runtime:
         # budget gate is attached while at least one of those is.
         self._processors: weakref.WeakSet[Any] = weakref.WeakSet()
         self._gate_owners: weakref.WeakSet[Any] = weakref.WeakSet()
+        # The enrichment steps without an exporter, for spans no processor will see.
+        self._accountant: Any = None
         # Set up by tripwire.configure() (the pipeline is built once per process) and by
         # tripwire.decorators.configure() (the providers of decorator spans).
         self.configured_provider: Any = None
@@ -238,14 +243,36 @@ class Runtime:
 
     @property
     def budget_gate_attached(self) -> bool:
-        return len(self._gate_owners) > 0
+        """Whether budgets are charged, so the gate has something to enforce: a processor
+        with the budget enricher is attached, or none is and the runtime's accountant charges
+        tripwire's own calls (:meth:`accountant`)."""
+        return len(self._gate_owners) > 0 or len(self._processors) == 0
 
     @property
     def enforcing(self) -> bool:
-        """Whether calls must pass the gate: an owner is attached and the mode is enforce.
+        """Whether calls must pass the gate: budgets are charged and the mode is enforce.
         In flag mode (the default) the wrapper skips the gate entirely: no request info is
         built, no estimate made, nothing reserved."""
-        return len(self._gate_owners) > 0 and self.settings.budget_mode is BudgetMode.ENFORCE
+        return self.budget_gate_attached and self.settings.budget_mode is BudgetMode.ENFORCE
+
+    def accountant(self) -> Any:
+        """What accounts for a span of tripwire's that no enrichment processor will see (its
+        sampler dropped it, or no processor is attached): an attached processor, whose
+        instruments and enrichers then count it, else the runtime's own (the default
+        enrichers, tripwire metrics on the global meter provider, never exporting).
+        Either offers ``observe_start(span, parent_context)`` and ``account(span)``."""
+        for processor in list(self._processors):
+            return processor
+        accountant = self._accountant
+        if accountant is None:
+            from tripwire.processors.processor import EnrichingSpanProcessor, discard
+
+            with self._lock:
+                accountant = self._accountant
+                if accountant is None:
+                    accountant = self._accountant = EnrichingSpanProcessor(
+                        discard, runtime=self, attach=False)
+        return accountant
 
     def before_call(self, info: PreCallInfo) -> Reservation | None:
         """The budget gate, before a call is sent (``enforce`` mode only): reserve the call's
@@ -258,7 +285,7 @@ class Runtime:
         :class:`~tripwire.BudgetStoreUnavailableError`; ``open`` lets the call go ahead with
         only its ``tripwire.budget()`` blocks reserved (``Reservation.store_unavailable``). Any
         other failure here is a tripwire bug: logged, and the call goes ahead."""
-        if not self._gate_owners:
+        if not self.budget_gate_attached:
             return None
         if not _bound:
             _bind_lazy()
@@ -376,6 +403,7 @@ class Runtime:
             self.instruments.clear()
             self._processors = weakref.WeakSet()
             self._gate_owners = weakref.WeakSet()
+            self._accountant = None
             self.configured_provider = None
             self.decorator_providers = (None, None)
             self.decorator_telemetry = None

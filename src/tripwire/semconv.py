@@ -47,6 +47,13 @@ GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_to
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 
+# --- OpenAI (GenAI conventions' openai.* attributes) --------------------------------------
+OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+# deprecated names of the same, read only (spans of older instrumentors)
+GEN_AI_OPENAI_REQUEST_SERVICE_TIER = "gen_ai.openai.request.service_tier"
+GEN_AI_OPENAI_RESPONSE_SERVICE_TIER = "gen_ai.openai.response.service_tier"
+
 # --- GenAI: content (opt-in only) ---------------------------------------------------------
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
@@ -76,6 +83,9 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 AWS_REQUEST_ID = "aws.request_id"
 AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
 SERVICE_NAME = "service.name"
+# resource attributes naming the distribution that set the SDK up
+TELEMETRY_DISTRO_NAME = "telemetry.distro.name"
+TELEMETRY_DISTRO_VERSION = "telemetry.distro.version"
 USER_ID = "user.id"
 ENDUSER_ID = "enduser.id"
 
@@ -139,11 +149,40 @@ TRIPWIRE_USAGE_INVALID = "tripwire.usage.invalid"
 # int64, a float that is not finite): the rest of the span is kept.
 TRIPWIRE_INVALID_ATTRIBUTES = "tripwire.invalid_attributes"
 TRIPWIRE_USAGE_ESTIMATE_METHOD = "tripwire.usage.estimate_method"
+# An inference span that reports only one of its input and output counts: its cost is that
+# of the known count, a lower bound.
+TRIPWIRE_USAGE_INCOMPLETE = "tripwire.usage.incomplete"
+# The part of gen_ai.usage.cache_creation.input_tokens written to a one-hour cache (Anthropic
+# prices those writes higher than five-minute ones).
+TRIPWIRE_USAGE_CACHE_CREATION_1H_INPUT_TOKENS = "tripwire.usage.cache_creation_1h.input_tokens"
+
+# --- tripwire: the request's terms (providers without a semconv attribute for them) --------
+# Service tier requested (Anthropic ``service_tier``, Gemini ``service_tier``) and the one
+# the provider says served the call (Anthropic ``usage.service_tier``, Gemini's
+# ``x-gemini-service-tier`` header or Vertex ``trafficType``). OpenAI's are openai.*.
+TRIPWIRE_REQUEST_SERVICE_TIER = "tripwire.request.service_tier"
+TRIPWIRE_RESPONSE_SERVICE_TIER = "tripwire.response.service_tier"
+# Anthropic's inference speed (``speed``: ``standard`` | ``fast``), requested and served.
+TRIPWIRE_REQUEST_SPEED = "tripwire.request.speed"
+TRIPWIRE_RESPONSE_SPEED = "tripwire.response.speed"
+
+# --- tripwire: one provider call counted once ----------------------------------------------
+# On an LLM span that describes the same provider call as a span nested inside it (a second
+# instrumentor, a framework's own span around a client span): the span id (16 hex digits) of
+# the nested span that carries the call's cost; this one is not counted again.
+TRIPWIRE_DUPLICATE_OF = "tripwire.duplicate_of"
 
 # --- tripwire: cost -----------------------------------------------------------------------
 TRIPWIRE_COST_USD = "tripwire.cost.usd"
 TRIPWIRE_COST_SOURCE = "tripwire.cost.source"
 TRIPWIRE_COST_UNPRICED = "tripwire.cost.unpriced"
+# Why a call is unpriced: its model has no known price, or it reported no usage to price.
+TRIPWIRE_COST_UNPRICED_REASON = "tripwire.cost.unpriced_reason"
+UNPRICED_REASON_UNKNOWN_MODEL = "unknown_model"
+UNPRICED_REASON_UNKNOWN_USAGE = "unknown_usage"
+# The tier whose prices were applied: standard, or a price-table variant (priority, flex,
+# batch, fast…) selected by the request's terms.
+TRIPWIRE_COST_TIER = "tripwire.cost.tier"
 COST_SOURCE_PROVIDER = "provider"
 COST_SOURCE_PRICE_TABLE = "price_table"
 COST_SOURCE_OVERRIDE = "override"
@@ -154,6 +193,7 @@ TRIPWIRE_TRACE_LLM_CALLS = "tripwire.trace.llm_calls"
 TRIPWIRE_TRACE_INPUT_TOKENS = "tripwire.trace.input_tokens"
 TRIPWIRE_TRACE_OUTPUT_TOKENS = "tripwire.trace.output_tokens"
 TRIPWIRE_TRACE_UNPRICED_CALLS = "tripwire.trace.unpriced_calls"
+TRIPWIRE_TRACE_USAGE_UNKNOWN_CALLS = "tripwire.trace.usage_unknown_calls"
 
 # --- tripwire: budgets --------------------------------------------------------------------
 TRIPWIRE_BUDGET_EXCEEDED = "tripwire.budget.exceeded"
@@ -166,6 +206,10 @@ TRIPWIRE_BUDGET_SCOPE = "tripwire.budget.scope"
 TRIPWIRE_BUDGET_WARNING = "tripwire.budget.warning"
 # The budget store could not be reached for this call (its spend is not in the shared budget).
 TRIPWIRE_BUDGET_STORE_UNAVAILABLE = "tripwire.budget.store_unavailable"
+# A call without a cost under a budget: charged its pre-call estimate (enforce mode), or
+# not charged in USD at all (its tokens still are).
+TRIPWIRE_BUDGET_ESTIMATED = "tripwire.budget.estimated"
+TRIPWIRE_BUDGET_UNPRICED = "tripwire.budget.unpriced"
 EVENT_BUDGET_EXCEEDED = "tripwire.budget.exceeded"
 EVENT_BUDGET_WARNING = "tripwire.budget.warning"
 
@@ -259,3 +303,31 @@ EMITTED_METRICS = frozenset(
         METRIC_RETRIES,
     }
 )
+
+# --- agents and workflows (docs/agents.md) -------------------------------------------------
+# GenAI v1.41 invoke_workflow span (span.gen_ai.invoke_workflow.internal): a coordinated run
+# of agents, named ``invoke_workflow {gen_ai.workflow.name}``, kind INTERNAL.
+OP_INVOKE_WORKFLOW = "invoke_workflow"
+GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
+GEN_AI_AGENT_DESCRIPTION = "gen_ai.agent.description"
+GEN_AI_AGENT_VERSION = "gen_ai.agent.version"
+# Operations whose spans are agent runs (never charged; the processor rolls their subtree up).
+AGENT_OPERATIONS = frozenset({OP_INVOKE_AGENT, OP_INVOKE_WORKFLOW})
+# A guardrail (input or output) tripped during the agent's turn: on the agent span, counted
+# in tripwire.refusals with tripwire.refusal.source = guardrail.
+TRIPWIRE_GUARDRAIL_TRIGGERED = "tripwire.guardrail.triggered"
+TRIPWIRE_GUARDRAIL_NAME = "tripwire.guardrail.name"
+REFUSAL_SOURCE_GUARDRAIL = "guardrail"
+# One agent handing the conversation to another: an event on the handing-off agent's span.
+EVENT_AGENT_HANDOFF = "tripwire.agent.handoff"
+TRIPWIRE_AGENT_HANDOFF_FROM = "tripwire.agent.handoff.from"
+TRIPWIRE_AGENT_HANDOFF_TO = "tripwire.agent.handoff.to"
+# Rollup of an agent or workflow span's subtree (set by the processor as the span ends).
+TRIPWIRE_AGENT_COST_USD = "tripwire.agent.cost.usd"
+TRIPWIRE_AGENT_LLM_CALLS = "tripwire.agent.llm_calls"
+TRIPWIRE_AGENT_TOOL_CALLS = "tripwire.agent.tool_calls"
+TRIPWIRE_AGENT_INPUT_TOKENS = "tripwire.agent.input_tokens"
+TRIPWIRE_AGENT_OUTPUT_TOKENS = "tripwire.agent.output_tokens"
+TRIPWIRE_AGENT_UNPRICED_CALLS = "tripwire.agent.unpriced_calls"
+TRIPWIRE_AGENT_STEPS = "tripwire.agent.steps"
+TRIPWIRE_AGENT_MAX_STEPS_EXCEEDED = "tripwire.agent.max_steps_exceeded"

@@ -53,6 +53,11 @@ class StoreFailure(str, Enum):
     CLOSED = "closed"  # calls refused
 
 
+class PreferredInstrumentor(str, Enum):
+    TRIPWIRE = "tripwire"  # zero-code set-up disables other GenAI instrumentors of our libraries
+    OTHER = "other"  # ... or disables ours for the libraries another one instruments
+
+
 @dataclass(frozen=True)
 class Settings:
     capture_content: ContentCapture = ContentCapture.NO_CONTENT
@@ -73,6 +78,7 @@ class Settings:
     budget_reservation_ttl_seconds: float = 900.0
     context_window_warning: float = 0.8
     tool_loop_threshold: int = 3
+    agent_max_steps: int | None = None
     retrieval_min_similarity: float = 0.5
     retrieval_max_distance: float = 1.0
     refusal_text_patterns: bool = True
@@ -81,6 +87,7 @@ class Settings:
     disabled_enrichers: frozenset[str] = field(default_factory=frozenset)
     feature: str | None = None
     hash_salt: str | None = None
+    preferred_instrumentor: PreferredInstrumentor = PreferredInstrumentor.TRIPWIRE
 
 
 # --- parsers: each returns the parsed value or raises ValueError --------------------------
@@ -175,7 +182,8 @@ def _redaction(raw: Any) -> tuple[str, ...]:
 
 
 def _enricher_names(raw: Any) -> frozenset[str]:
-    known = {"cost", "rollup", "budget", "refusal", "drift", "context_window", "tool_loop"}
+    known = {"cost", "rollup", "budget", "refusal", "drift", "context_window", "tool_loop",
+             "agents"}
     items = frozenset(_string_list(raw))
     if not items <= known:
         raise ValueError(raw)
@@ -271,6 +279,8 @@ _SPECS: tuple[_Spec, ...] = (
           "Context-window utilization at which tripwire.context_window.warning is set."),
     _Spec("tool_loop_threshold", "TRIPWIRE_TOOL_LOOP_THRESHOLD", _positive_int, "a positive integer",
           "Same tool with the same arguments this many times in a trace sets tripwire.tool.loop."),
+    _Spec("agent_max_steps", "TRIPWIRE_AGENT_MAX_STEPS", _optional_tokens, "a positive integer",
+          "An agent or workflow run with more steps (LLM calls + tool executions) sets tripwire.agent.max_steps_exceeded; empty: no limit."),
     _Spec("retrieval_min_similarity", "TRIPWIRE_RETRIEVAL_MIN_SIMILARITY", _non_negative_float,
           "a non-negative number", "Best similarity score below this marks a retrieval low_relevance."),
     _Spec("retrieval_max_distance", "TRIPWIRE_RETRIEVAL_MAX_DISTANCE", _non_negative_float,
@@ -282,12 +292,15 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("state_ttl_seconds", "TRIPWIRE_STATE_TTL_SECONDS", _non_negative_float, "a non-negative number of seconds",
           "Age bound of every cross-span table."),
     _Spec("disabled_enrichers", "TRIPWIRE_DISABLED_ENRICHERS", _enricher_names,
-          "comma-separated names among cost, rollup, budget, refusal, drift, context_window, tool_loop",
+          "comma-separated names among cost, rollup, budget, refusal, drift, context_window, tool_loop, agents",
           "Enrichers to switch off."),
     _Spec("feature", "TRIPWIRE_FEATURE", _optional_str, "any short name",
           "Default feature name used as a low-cardinality metric dimension."),
     _Spec("hash_salt", "TRIPWIRE_HASH_SALT", _optional_str, "any string (keep it secret)",
           "Key mixed into tripwire.tool.arguments_hash (HMAC-SHA-256) so short arguments cannot be guessed from it; use one value for every service of a trace."),
+    _Spec("preferred_instrumentor", "TRIPWIRE_PREFERRED_INSTRUMENTOR", PreferredInstrumentor,
+          "one of tripwire, other",
+          "Under opentelemetry-instrument, when another GenAI instrumentor is installed for a library tripwire instruments: tripwire keeps ours and disables theirs, other keeps theirs (enriched by the processor) and disables ours."),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in _SPECS}
 

@@ -185,12 +185,13 @@ def test_suppression(span_exporter: Any) -> None:
 
 
 def test_three_identical_calls_flag_a_loop(use_settings: Any) -> None:
-    processors = pytest.importorskip("tripwire.processors")
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tripwire import processors  # our own module: a broken import fails
 
     use_settings(tool_loop_threshold=3)
     exporter = InMemorySpanExporter()

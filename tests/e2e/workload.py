@@ -52,37 +52,28 @@ COMMON = {
 
 
 def enrich(processor: SpanProcessor, meter_provider: MeterProvider) -> SpanProcessor:
-    try:
-        from tripwire.processors import EnrichingSpanProcessor
-    except ImportError:
-        return processor
+    from tripwire.processors import EnrichingSpanProcessor  # ours: a broken import fails
+
     return EnrichingSpanProcessor(processor, meter_provider=meter_provider)  # type: ignore[no-any-return]
 
 
 def tripwire_instruments(meter_provider: MeterProvider) -> dict[str, Any]:
-    """The tripwire.* instruments: the processors' own when they exist, else per the table."""
+    """The tripwire.* instruments: the processors' own, the rest per the table. Our own
+    modules are imported plainly: a broken import fails the run instead of faking them."""
+    from tripwire._core.operations import make_operation_telemetry
+    from tripwire.runtime import get_runtime
+
     meter = meter_provider.get_meter("tripwire.e2e")
-    out: dict[str, Any] = {}
-    try:
-        from tripwire.runtime import get_runtime
-
-        real = get_runtime().instruments.for_provider(meter_provider)
-        out = {
-            sc.METRIC_COST: real.cost, sc.METRIC_REFUSALS: real.refusals,
-            sc.METRIC_BUDGET_VIOLATIONS: real.budget_violations,
-            sc.METRIC_MODEL_CHANGES: real.model_changes,
-            sc.METRIC_TOOL_CALL_ERRORS: real.tool_call_errors,
-            sc.METRIC_CONTEXT_WINDOW_UTILIZATION: real.context_window_utilization,
-        }
-    except ImportError:
-        pass
-    try:
-        from tripwire._core.operations import make_operation_telemetry
-
-        out[sc.METRIC_RETRIEVAL_DOCUMENTS] = make_operation_telemetry(
-            "tripwire.e2e", meter_provider=meter_provider).documents
-    except ImportError:
-        pass
+    real = get_runtime().instruments.for_provider(meter_provider)
+    out: dict[str, Any] = {
+        sc.METRIC_COST: real.cost, sc.METRIC_REFUSALS: real.refusals,
+        sc.METRIC_BUDGET_VIOLATIONS: real.budget_violations,
+        sc.METRIC_MODEL_CHANGES: real.model_changes,
+        sc.METRIC_TOOL_CALL_ERRORS: real.tool_call_errors,
+        sc.METRIC_CONTEXT_WINDOW_UTILIZATION: real.context_window_utilization,
+    }
+    out[sc.METRIC_RETRIEVAL_DOCUMENTS] = make_operation_telemetry(
+        "tripwire.e2e", meter_provider=meter_provider).documents
     for name, (kind, unit) in promnames.INSTRUMENTS.items():
         if name in out or name.startswith("gen_ai."):
             continue

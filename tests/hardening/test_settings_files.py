@@ -74,4 +74,4 @@ def test_check_command_loads_the_files_as_configure_does(
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("TRIPWIRE_BUDGETS_FILE", bad_files["truncated.json"])
     assert cli.main(["check"]) == 1
-    assert "TRIPWIRE_BUDGETS_FILE" in capsys.readouterr().err
+    assert "✗ TRIPWIRE_BUDGETS_FILE" in capsys.readouterr().out

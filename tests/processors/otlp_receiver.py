@@ -24,6 +24,9 @@ class OTLPReceiver:
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
         self.metric_names: set[str] = set()
+        # (name, attributes, value) of every sum data point received (counters)
+        self.sum_points: list[tuple[str, dict[str, Any], float]] = []
+        self.got_metrics = threading.Event()
         self.got_spans = threading.Event()
         receiver = self
 
@@ -62,6 +65,7 @@ class OTLPReceiver:
                         "scope": ss.scope.name,
                         "attributes": {a.key: _value(a.value) for a in span.attributes},
                         "events": [e.name for e in span.events],
+                        "resource": {a.key: _value(a.value) for a in rs.resource.attributes},
                     })
         self.got_spans.set()
 
@@ -71,6 +75,22 @@ class OTLPReceiver:
         for rm in request.resource_metrics:
             for sm in rm.scope_metrics:
                 self.metric_names.update(m.name for m in sm.metrics)
+                for metric in sm.metrics:
+                    if metric.WhichOneof("data") == "sum":
+                        for point in metric.sum.data_points:
+                            value = (point.as_double if point.WhichOneof("value") == "as_double"
+                                     else point.as_int)
+                            self.sum_points.append((metric.name, {
+                                a.key: _value(a.value) for a in point.attributes}, value))
+        self.got_metrics.set()
+
+    def metric_sum(self, name: str) -> float:
+        """The sum of the last-exported values of a cumulative counter, over its series."""
+        last: dict[tuple[Any, ...], float] = {}
+        for metric, attrs, value in self.sum_points:
+            if metric == name:
+                last[tuple(sorted(attrs.items()))] = value
+        return sum(last.values())
 
     def __enter__(self) -> OTLPReceiver:
         self.thread.start()

@@ -94,8 +94,22 @@ def test_budget_gate_is_attached_by_a_budget_processor_and_detached_at_shutdown(
     assert refused.value.budget == "per-conversation"
 
     harness.provider.shutdown()  # the only processor that charges budgets goes away
-    assert not get_runtime().budget_gate_attached
-    _gate(ctx)  # nothing enforces a budget nobody charges any more
+    # ... and the runtime's own accountant charges tripwire's calls from now on (issue 14):
+    # the spending is kept and still enforced.
+    assert get_runtime().processor_count == 0
+    assert get_runtime().budget_gate_attached
+    with pytest.raises(BudgetExceededError):
+        _gate(ctx)
+
+
+def test_a_processor_that_charges_no_budget_takes_the_gate_away() -> None:
+    runtime = get_runtime()
+    assert runtime.budget_gate_attached  # no processor: the runtime's accountant charges
+    processor = EnrichingSpanProcessor(SimpleSpanProcessor(InMemorySpanExporter()),
+                                       enrichers=[CostEnricher()])
+    assert not runtime.budget_gate_attached  # the processor sees the spans, charges nothing
+    processor.shutdown()
+    assert runtime.budget_gate_attached
 
 
 def test_a_processor_without_the_budget_enricher_attaches_no_gate() -> None:
@@ -128,7 +142,7 @@ def test_reset_forgets_everything(harness: Harness, tmp_path) -> None:
     reset()
     assert runtime.ledger.spent((CONVERSATION, "conv-1")) == (0.0, 0)
     assert runtime.settings.feature is None  # re-read from the (clean) environment
-    assert runtime.processor_count == 0 and not runtime.budget_gate_attached
+    assert runtime.processor_count == 0
 
 
 def test_processors_on_their_own_runtime_share_nothing_with_the_process() -> None:
@@ -136,7 +150,7 @@ def test_processors_on_their_own_runtime_share_nothing_with_the_process() -> Non
     processor = EnrichingSpanProcessor(SimpleSpanProcessor(InMemorySpanExporter()), runtime=own)
     assert processor.runtime is own
     assert own.processor_count == 1 and own.budget_gate_attached
-    assert get_runtime().processor_count == 0 and not get_runtime().budget_gate_attached
+    assert get_runtime().processor_count == 0
     processor.shutdown()
 
 
@@ -161,4 +175,4 @@ def test_the_gate_is_consulted_only_in_enforce_mode(harness: Harness) -> None:
     harness.settings(budget_trace_usd=1.0, budget_mode=BudgetMode.ENFORCE)
     assert runtime.enforcing
     harness.provider.shutdown()
-    assert not runtime.enforcing
+    assert runtime.enforcing  # the runtime's accountant charges budgets now

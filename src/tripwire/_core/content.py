@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tripwire._core.fields import safe_text
+from tripwire._core.fields import MAX_DEPTH, TOO_DEEP, safe_text
 from tripwire._core.redaction import redact
 from tripwire.runtime import get_settings
 from tripwire.settings import ContentCapture, Settings
@@ -87,22 +87,48 @@ def _shorten(value: Any, limit: int) -> Any:
     return value
 
 
-def _clean(value: Any, settings: Settings) -> Any:
+def _clean(value: Any, settings: Settings, depth: int = 0) -> Any:
+    """``value`` as JSON-ready content: every text (keys too) redacted and capped, numbers
+    JSON can carry, anything else as its (cleaned) text, and nothing nested deeper than
+    :data:`~tripwire._core.fields.MAX_DEPTH` (a hostile answer nests past the recursion
+    limit; deeper parts become :data:`~tripwire._core.fields.TOO_DEEP`)."""
     if isinstance(value, str):
         return clean_text(value, settings)
-    if (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and (settings.content_redaction or settings.redactor is not None)):
-        # A card or phone number passed as a number is as private as the same digits in a
-        # string: redact its text form, and keep the number only when nothing matched.
-        text = str(value)
-        cleaned = redact(text, settings.content_redaction, settings.redactor)
-        return value if cleaned == text else cleaned
-    if isinstance(value, dict):  # keys are content too: {"jane@example.com": ...}
-        return {(clean_text(k, settings) if isinstance(k, str) else k): _clean(v, settings)
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v, settings) for v in value]
-    return value
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value - value != 0:
+        return str(value)  # NaN, ±inf: not JSON (backends parse these attributes)
+    if isinstance(value, (int, float)):
+        if isinstance(value, int) and not -_BIG < value < _BIG:
+            return TRUNCATED  # no real number; its text form is slow (or refused) to make
+        if settings.content_redaction or settings.redactor is not None:
+            # A card or phone number passed as a number is as private as the same digits
+            # in a string: redact its text form, and keep the number only when nothing
+            # matched.
+            text = str(value)
+            cleaned = redact(text, settings.content_redaction, settings.redactor)
+            return value if cleaned == text else cleaned
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_DEPTH:
+            return TOO_DEEP
+        if isinstance(value, dict):  # keys are content too: {"jane@example.com": ...}
+            return {clean_text(k if isinstance(k, str) else _text_of(k), settings):
+                    _clean(v, settings, depth + 1) for k, v in value.items()}
+        return [_clean(v, settings, depth + 1) for v in value]
+    return clean_text(_text_of(value), settings)  # never str() after cleaning (json default)
+
+
+# Integers beyond this are no quantity anyone sends; str() of a huge one is slow (and refused
+# past 4,300 digits).
+_BIG = 10**64
+
+
+def _text_of(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # a repr that fails or recurses past the limit: the type is enough
+        return type(value).__name__
 
 
 # --- GenAI message schema builders --------------------------------------------------------
@@ -140,9 +166,11 @@ def message(role: str, parts: list[dict[str, Any]], finish_reason: str | None = 
 
 
 def parse_json_or_text(value: Any) -> Any:
+    """Tool-call arguments as JSON when they parse, else the text itself (also when they
+    nest past the parser's recursion limit)."""
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
     return value

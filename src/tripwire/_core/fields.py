@@ -41,7 +41,14 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
     known = _mapping_types.get(type(obj))  # dicts and SDK models: known after the first
     if known is None:
         known = is_mapping(obj)
-    value = obj.get(key, default) if known else getattr(obj, key, default)
+    if known:
+        value = obj.get(key, default)
+    elif type(obj) in _PLAIN:
+        # A number, text or list where an object belongs (a hostile or broken answer): it
+        # has no fields — getattr would hand back its methods (``"x".index``).
+        return default
+    else:
+        value = getattr(obj, key, default)
     if value is None:
         return default
     cls = type(value)
@@ -123,24 +130,129 @@ def safe_text(text: str) -> str:
     return text
 
 
-def _safe_value(value: Any) -> Any:
-    """``value`` made encodable, or ``_DROP`` when it cannot be (out of int64, not finite)."""
+_SCALARS = (str, bool, int, float, bytes)
+
+
+def _safe_scalar(value: Any) -> Any:
+    """A scalar made encodable, or ``_DROP`` when it cannot be (out of int64, not finite, not
+    a type an attribute can have)."""
     kind = type(value)
     if kind is str:
         return safe_text(value)
-    if kind is bool:
+    if kind is bool or kind is bytes:
         return value
     if kind is int:
         return value if -_INT64 <= value < _INT64 else _DROP
     if kind is float:
         return value if value - value == 0 else _DROP  # NaN and ±inf fail this
-    if kind in (list, tuple):
-        items = [_safe_value(item) for item in value]
-        return _DROP if any(item is _DROP for item in items) else tuple(items)
-    return value
+    # Subclasses (str and int enums) are valid attribute values; anything else (an object, a
+    # dict, the INVALID marker) is not, and is flagged rather than left to the SDK to drop.
+    return value if isinstance(value, _SCALARS) else _DROP
+
+
+def _safe_value(value: Any) -> Any:
+    """``value`` made encodable, or ``_DROP`` when it cannot be. Sequences are walked one
+    level only (an attribute is never nested) and must hold one type, as OTLP requires."""
+    if type(value) not in (list, tuple):
+        return _safe_scalar(value)
+    items = []
+    kinds = set()
+    for item in value:
+        if item is not None:
+            if type(item) in (list, tuple, dict):
+                return _DROP
+            item = _safe_scalar(item)
+            if item is _DROP:
+                return _DROP
+            kinds.add(bool if type(item) is bool else
+                      str if isinstance(item, str) else type(item))
+        items.append(item)
+    return _DROP if len(kinds) > 1 else tuple(items)
 
 
 _DROP = object()
+
+
+class _Invalid:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+# A response field that was there but unusable (a number for a model name): an attribute
+# set to this is dropped by :func:`safe_attributes` and listed in tripwire.invalid_attributes.
+INVALID: Any = _Invalid()
+
+
+def text(value: Any) -> str | None:
+    """``value`` when it is a non-empty string (made encodable), else None."""
+    if type(value) is str or isinstance(value, str):
+        return safe_text(str.__str__(value)) if value else None
+    return None
+
+
+def text_or_invalid(value: Any) -> Any:
+    """A response's text field for an attribute: the text, None when absent or empty,
+    :data:`INVALID` when something else stands there."""
+    if value is None or value == "":
+        return None
+    return text(value) or INVALID
+
+
+def put_text(attrs: dict[str, Any], key: str, value: Any) -> str | None:
+    """Set ``attrs[key]`` from a response's text field (see :func:`text_or_invalid`);
+    return the text, or None."""
+    checked = text_or_invalid(value)
+    if checked is not None:
+        attrs[key] = checked
+    return None if checked is INVALID else checked
+
+
+def text_list(values: Any) -> Any:
+    """A list attribute of texts (finish reasons): the texts made encodable, or
+    :data:`INVALID` when one is something else."""
+    out = [text(value) for value in items(values)]
+    return INVALID if not out or None in out else out
+
+
+def items(value: Any) -> list[Any] | tuple[Any, ...]:
+    """``value`` when it is a list or tuple, else empty: a number, text or object where a
+    provider's list belongs costs only that list."""
+    return value if type(value) in (list, tuple) else ()
+
+
+def index(value: Any, default: int = 0) -> int:
+    """A list index from a response (``choices[].index``): a small non-negative int, else
+    ``default`` (mixed keys would make the choices unsortable)."""
+    if type(value) is int and 0 <= value < 1 << 16:
+        return value
+    return default
+
+
+# How deep tripwire walks a structure it did not build (provider JSON, tool arguments): far
+# beyond real messages and schemas, far below the interpreter's recursion limit. Deeper
+# parts are replaced by :data:`TOO_DEEP` (content) or make the value invalid (tool calls).
+MAX_DEPTH = 64
+TOO_DEEP = "…[too deep]"
+
+
+def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests dicts/lists more than ``limit`` levels (iterative: no
+    recursion however deep it goes)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, (list, tuple)):
+            children = current
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def safe_attributes(attributes: dict[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""The base every tripwire instrumentor shares: wrap on instrument(), unwrap on uninstrument().
+"""The base every tripwire instrumentor shares: check the library, wrap on instrument(),
+unwrap on uninstrument().
 
 Every instrumentor wraps its library the same way: a table of (module or modules, class,
 method, mapping) :data:`Target` s handed to :func:`wrap_targets` with its telemetry; the
@@ -8,22 +9,34 @@ and complete, and :func:`~tripwire._core.lifecycle.span_wrapper` does the rest.
 ``BaseInstrumentor`` is a singleton whose ``__init__`` runs again on every construction, so
 the record of what was wrapped lives outside ``__init__`` (a second ``XInstrumentor()``
 must not forget what the first one wrapped).
+
+Every instrumentor checks its own library and version in ``instrument()``, also when told to
+skip the check (``opentelemetry-instrument`` passes ``skip_dep_check=True`` to every
+instrumentor of a distribution that passed its ``instruments-any`` check, which one
+supported library is enough for): outside the supported range, or absent, it wraps nothing
+and logs one line at INFO. Wrappers are put on and taken off by :mod:`tripwire._core.patching`,
+which removes only ours from a chain of wrappers.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import weakref
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import wrapt
+from opentelemetry.instrumentation.dependencies import (
+    DependencyConflict,
+    get_dependency_conflicts,
+)
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
+from packaging.requirements import InvalidRequirement, Requirement
 
 from tripwire import semconv
-from tripwire._compat import STAINLESS_CLIENT_ATTR
+from tripwire._compat import STAINLESS_CLIENT_ATTR, dependency_conflict_error
+from tripwire._core import patching
 from tripwire._core.fields import server_address_port
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.lifecycle import CallSpans, Wrapper, is_async_callable, span_wrapper
@@ -31,6 +44,8 @@ from tripwire._core.telemetry import make_telemetry
 
 if TYPE_CHECKING:  # imported where used: LLM instrumentors do not load retrieval/tool spans
     from tripwire._core.operations import OperationTelemetry
+
+logger = logging.getLogger("tripwire")
 
 Wrapped = list[tuple[Any, str]]
 T = TypeVar("T", contravariant=True)  # the telemetry an instrumentor made (tracer, instruments)
@@ -61,7 +76,7 @@ Target = tuple[tuple[str, ...] | str, str, str, SpanMapping[Any]]
 def wrap_method(owner: Any, name: str, telemetry: Any, mapping: SpanMapping[Any]) -> None:
     """Wrap ``owner.name`` with the span wrapper of ``mapping``, sync or async as it is."""
     original = getattr(owner, name)
-    wrapt.wrap_function_wrapper(owner, name, span_wrapper(
+    patching.wrap_function(owner, name, span_wrapper(
         mapping.spans(telemetry, original), is_async_callable(original)))
 
 
@@ -92,14 +107,36 @@ def hook_method(owner: Any, name: str, sync_hook: Wrapper, async_hook: Wrapper) 
     method = owner.__dict__.get(name) if owner is not None else None
     if method is None:
         return False
-    wrapt.wrap_function_wrapper(
+    patching.wrap_function(
         owner, name, async_hook if inspect.iscoroutinefunction(method) else sync_hook)
     return True
 
 
 def unwrap_method(owner: Any, name: str) -> None:
-    """Undo :func:`wrap_method` / :func:`hook_method` on ``owner.name``."""
-    unwrap(owner, name)
+    """Undo :func:`wrap_method` / :func:`hook_method` on ``owner.name``: our wrapper leaves
+    the chain, wrappers other instrumentors put above or below it stay."""
+    patching.unwrap(owner, name)
+
+
+def library_conflict(instruments: Collection[str]) -> DependencyConflict | None:
+    """Why the libraries ``instruments`` names cannot be instrumented (one missing, or
+    installed outside its range), as OpenTelemetry's loader would say it; None when they can."""
+    return get_dependency_conflicts(instruments) if instruments else None
+
+
+def describe_conflict(instrumentor: str, conflict: DependencyConflict) -> str:
+    """The one line saying why ``instrumentor`` wraps nothing: library, installed version,
+    supported range."""
+    required = str(conflict.required or "")
+    try:
+        name = Requirement(required).name
+    except InvalidRequirement:
+        name = required
+    if conflict.found:
+        return (f"tripwire: {instrumentor} instruments nothing: {conflict.found} is installed, "
+                f"outside the supported range {required!r}")
+    return (f"tripwire: {instrumentor} instruments nothing: {name} is not installed "
+            f"(supported: {required!r})")
 
 
 class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -112,6 +149,28 @@ class TripwireInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
+
+    def instrument(self, **kwargs: Any) -> Any:
+        """Instrument the library if it is installed in a supported version — whatever
+        ``skip_dep_check`` says; otherwise wrap nothing and log why, once, at INFO.
+
+        Called by ``opentelemetry-instrument`` (``skip_dep_check=True``, or
+        ``raise_exception_on_conflict=True`` in opentelemetry-instrumentation 0.53–0.54),
+        the refusal is raised as ``DependencyConflictError``, which the loader catches: it
+        then does not report the library as instrumented. Loaders older than that exception
+        (< 0.53b0) do not catch it; there nothing is raised.
+        """
+        if not self.is_instrumented_by_opentelemetry:
+            conflict = library_conflict(self.instruments)
+            if conflict is not None:
+                logger.info(describe_conflict(type(self).__name__, conflict))
+                error = dependency_conflict_error(conflict)
+                if error is not None and (kwargs.get("skip_dep_check")
+                                          or kwargs.get("raise_exception_on_conflict")):
+                    raise error
+                return None
+        kwargs["skip_dep_check"] = True  # checked above
+        return super().instrument(**kwargs)
 
     def _telemetry(self, kwargs: dict[str, Any]) -> Any:
         """The tracer and instruments for instrument()'s providers, scoped by the

@@ -20,7 +20,13 @@ from opentelemetry.trace import SpanKind
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import MAX_PLAUSIBLE_TOKENS, plausible_count, safe_text
+from tripwire._core.fields import (
+    MAX_PLAUSIBLE_TOKENS,
+    plausible_count,
+    put_text,
+    safe_text,
+    text_list,
+)
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.lifecycle import LiveSpan
 from tripwire._core.telemetry import Telemetry
@@ -251,14 +257,17 @@ class LLMCall(LiveSpan[Result]):
         attrs: dict[str, Any] = dict(result.attributes)
         if _drop_invalid_usage(result):
             attrs[semconv.TRIPWIRE_USAGE_INVALID] = True
-        if result.response_id:
-            attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
-        if result.response_model:
-            result.response_model = safe_text(result.response_model)
-            attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
-            self.metric_attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
+        # Each response field on its own: one of the wrong type (a number for the model) is
+        # dropped and flagged (fields.INVALID), never the rest of the span's attributes.
+        if result.response_id is not None:
+            put_text(attrs, semconv.GEN_AI_RESPONSE_ID, result.response_id)
+        if result.response_model is not None:
+            result.response_model = put_text(attrs, semconv.GEN_AI_RESPONSE_MODEL,
+                                             result.response_model)
+            if result.response_model:
+                self.metric_attrs[semconv.GEN_AI_RESPONSE_MODEL] = result.response_model
         if result.finish_reasons:
-            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = result.finish_reasons
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = text_list(result.finish_reasons)
         for key, value in (
             (semconv.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens),
             (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens),

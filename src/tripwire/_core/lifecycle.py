@@ -15,9 +15,12 @@ exceptions back untouched.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import inspect
 import threading
 from abc import ABC, abstractmethod
+from asyncio import CancelledError
 from collections.abc import Callable
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -29,6 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tripwire import semconv
 from tripwire._core import content
+from tripwire._core.accounting import start_span
 from tripwire._core.fields import safe_attributes, safe_text
 from tripwire._core.guard import guard, log_failure
 
@@ -66,10 +70,48 @@ def error_description(exc: BaseException, error_type: str | None) -> str:
     return f"{kind} (HTTP {status})" if status is not None else kind
 
 
+# How many coroutines of the current task's await chain are searched for a timeout.
+_MAX_AWAIT_CHAIN = 64
+
+
+def cancelled_by_timeout() -> bool:
+    """Whether the cancellation being handled in this task comes from an expired
+    ``asyncio.timeout()`` / ``timeout_at()`` (and ``wait_for`` on 3.12+, built on it).
+
+    The wrapped call sees only ``CancelledError``; the enclosing ``Timeout`` turns it into
+    ``TimeoutError`` when its ``async with`` block exits, after our span has ended. While the
+    cancellation unwinds, that block's ``Timeout`` is still held by a coroutine of this
+    task's await chain (its ``__aexit__`` waits on the coroutine's stack, which the garbage
+    collector's traversal reports): one that has ``expired()`` and whose task has no other
+    cancellation pending (``cancelling()``, the uncancel protocol) is the cause. A plain
+    ``task.cancel()`` — or one arriving inside a timeout that has not expired — stays a
+    cancellation. CPython 3.11+; elsewhere (no ``asyncio.Timeout``) always False."""
+    timeout_type = getattr(asyncio, "Timeout", None)
+    if timeout_type is None:
+        return False
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop: a sync call
+        return False
+    if task is None or getattr(task, "cancelling", lambda: 0)() != 1:
+        return False
+    coro: Any = task.get_coro()
+    for _ in range(_MAX_AWAIT_CHAIN):
+        if coro is None:
+            return False
+        for ref in gc.get_referents(coro):
+            owner: Any = getattr(ref, "__self__", None)
+            if type(owner) is timeout_type and owner.expired():
+                return True
+        coro = (getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+                or getattr(coro, "gi_yieldfrom", None))
+    return False
+
+
 class LiveSpan(ABC, Generic[R]):
     """One started span until it ends; subclasses record the outcome in :meth:`_record_end`."""
 
-    __slots__ = ("_end_lock", "_ended", "_token", "span")
+    __slots__ = ("_accounting", "_end_lock", "_ended", "_token", "span")
 
     def __init__(self, tracer: trace.Tracer, name: str, kind: SpanKind,
                  attributes: dict[str, Any]) -> None:
@@ -81,7 +123,9 @@ class LiveSpan(ABC, Generic[R]):
         dropped = safe_attributes(attributes)
         if dropped:
             attributes[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = tuple(dropped)
-        self.span = tracer.start_span(safe_text(name), kind=kind, attributes=attributes)
+        # Not sampled, or no processor: the span accounts for itself as it ends.
+        self.span, self._accounting = start_span(
+            tracer, safe_text(name), kind, attributes, otel_context.get_current())
 
     def set_safe(self, attributes: dict[str, Any]) -> None:
         """Set ``attributes`` (a private dict) made encodable; what cannot be is flagged."""
@@ -158,9 +202,16 @@ class LiveSpan(ABC, Generic[R]):
             # one an EnrichingSpanProcessor wraps) must not replace the app's result or error.
             with guard("span processors"):
                 self.span.end()
+            accounting = self._accounting
+            if accounting is not None:
+                accounting.ended(self.span)
 
     def error_type_of(self, exc: BaseException) -> str:
-        """``error.type`` for ``exc``: its class name, as the official instrumentations do."""
+        """``error.type`` for ``exc``: its class name, as the official instrumentations do —
+        except a cancellation by an expired ``asyncio.timeout()``, which the application
+        sees as ``TimeoutError`` (see :func:`cancelled_by_timeout`)."""
+        if isinstance(exc, CancelledError) and cancelled_by_timeout():
+            return "TimeoutError"
         return type(exc).__qualname__
 
     @abstractmethod

@@ -1,13 +1,16 @@
 """Token estimates for streams that carry no usage. Never touches the network.
 
-Order: tiktoken when its cache already holds the encoding file (so it cannot try to
-download it), then the encodings bundled in ``bpe-openai`` (same files, offline), then a
-characters/4 estimate. The method used is recorded in ``tripwire.usage.estimate_method``.
+Order: tiktoken when it is installed and its cache already holds the encoding file (so it
+cannot try to download it), then the encodings bundled in ``bpe-openai`` (same files,
+offline; the ``tripwire-otel[tokens]`` extra), then a characters/4 estimate. The method used
+is recorded in ``tripwire.usage.estimate_method``; either tokenizer missing is expected (both
+are optional, ``bpe-openai`` alone is 78 MB) and not logged as a failure.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -26,6 +29,7 @@ METHOD_CHARS = "chars_div_4"
 
 Counter = Callable[[str], int]
 _lock = threading.Lock()
+_logger = logging.getLogger(__name__)
 
 
 def encoding_name_for_model(model: str | None) -> str:
@@ -58,15 +62,21 @@ def counter_for(encoding: str) -> tuple[Counter, str]:
 
                 enc = tiktoken.get_encoding(encoding)
                 return (lambda text: len(enc.encode_ordinary(text))), METHOD_TIKTOKEN
+            except ImportError:
+                pass  # a tiktoken cache left by another program, without tiktoken here
             except Exception:
                 log_failure("tiktoken encoding load")
         try:
             import bpe_openai
-
-            bpe = bpe_openai.get_encoding(encoding)
-            return (lambda text: len(bpe.encode_ordinary(text))), METHOD_BPE_OPENAI
-        except Exception:
-            log_failure("bpe-openai encoding load")
+        except ImportError:
+            _logger.debug("tripwire: bpe-openai not installed (extra tripwire-otel[tokens]); "
+                          "token estimates use characters/4")
+        else:
+            try:
+                bpe = bpe_openai.get_encoding(encoding)
+                return (lambda text: len(bpe.encode_ordinary(text))), METHOD_BPE_OPENAI
+            except Exception:
+                log_failure("bpe-openai encoding load")
     return (lambda text: (len(text) + 3) // 4), METHOD_CHARS
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tripwire._core.fields import deeper_than, text
 from tripwire._core.memo import IdentityCache, by_identity
 from tripwire.runtime import get_settings
 
@@ -41,22 +42,29 @@ def check_tool_calls(
     """
     report = ToolCallReport()
     for call in calls:
-        report.names.append(call.name)
-        if call.id:
-            report.ids.append(call.id)
-        if declared is not None and call.name not in declared:
-            report.unknown.append(call.name)
+        # A name or id that is not text (a hostile answer) is recorded as an empty name /
+        # left out: it can be neither looked up nor exported.
+        name = text(call.name) or ""
+        report.names.append(name)
+        call_id = text(call.id)
+        if call_id:
+            report.ids.append(call_id)
+        if declared is not None and name not in declared:
+            report.unknown.append(name)
             continue
         args = call.arguments
         if isinstance(args, (str, bytes)):
             try:
                 args = json.loads(args) if args else {}
             except (ValueError, RecursionError):  # not JSON, or nested past any real use
-                report.invalid.append(call.name)
+                report.invalid.append(name)
                 continue
-        schema = declared.get(call.name) if declared is not None else None
+        if deeper_than(args):  # no real arguments nest this deep; never walked further
+            report.invalid.append(name)
+            continue
+        schema = declared.get(name) if declared is not None else None
         if schema and not _valid(args, schema):
-            report.invalid.append(call.name)
+            report.invalid.append(name)
     return report
 
 

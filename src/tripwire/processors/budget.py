@@ -73,7 +73,9 @@ class BudgetEnricher:
         if not 0 < usd < math.inf:
             usd = 0.0  # a negative cost never credits a budget; NaN or infinity is not a cost
         tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
-        if usd <= 0 and tokens <= 0:
+        # No cost known (no price, or no usage): never charged as if it cost nothing.
+        unpriced = usd <= 0 and attrs.get(semconv.TRIPWIRE_COST_UNPRICED) is True
+        if usd <= 0 and tokens <= 0 and not unpriced:
             return
         record = span.record
         conversation = _str(attrs.get(semconv.GEN_AI_CONVERSATION_ID))
@@ -95,6 +97,14 @@ class BudgetEnricher:
         # The reservation the call made before it was sent (enforce mode) becomes its real
         # cost, in the same step as the charge.
         reservation = runtime.take_reservation(span.trace_id, span_id)
+        if unpriced:
+            if reservation is not None and reservation.usd > 0:
+                # the pre-call estimate stands in for the unknown cost (and usage)
+                usd = reservation.usd
+                tokens = tokens or reservation.tokens
+                result.attributes[semconv.TRIPWIRE_BUDGET_ESTIMATED] = True
+            else:
+                result.attributes[semconv.TRIPWIRE_BUDGET_UNPRICED] = True
         spends: list[Spend] = []
         if rules:
             keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)

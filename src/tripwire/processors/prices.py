@@ -65,7 +65,15 @@ class Usage(NamedTuple):  # a tuple: built for every priced span
     input_tokens: int = 0  # includes cache reads and writes (semconv)
     output_tokens: int = 0
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, whatever their lifetime
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens kept for one hour
+
+
+# Request terms that select a price variant (genai-prices' ``price_context``): sorted
+# (key, value) pairs, e.g. (("service_tier", "priority"),). Empty: the standard prices.
+PriceContext = tuple[tuple[str, str], ...]
+STANDARD_TIER = "standard"
+_CONTEXTS_PER_PRICE = 32
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class OverlayEntry:
         return pattern == name
 
     def cost(self, usage: Usage) -> Decimal:
+        # one rate per kind: negotiated prices have no tiers or cache lifetimes
         inp, out = usage.input_tokens, usage.output_tokens
         cr, cw = usage.cache_read_tokens, usage.cache_write_tokens
         uncached = inp - cr - cw if cr + cw <= inp else inp
@@ -127,36 +136,98 @@ class Price:
         return prices is None or isinstance(prices, (list, tuple))
 
     @cached_property
+    def _variants(self) -> tuple[Any, ...]:
+        """The model's request-specific price variants (service tier, batch, speed…), only
+        if the model is its provider's own: genai-prices ignores the context for a model it
+        found at another provider, and so do we."""
+        model, provider = self.gp_model, self.gp_provider
+        variants = tuple(getattr(model, "price_variants", None) or ())
+        if variants and not any(model is m for m in getattr(provider, "models", ())):
+            return ()
+        return variants
+
+    @cached_property
+    def _by_context(self) -> dict[PriceContext, tuple[Any, str, bool]]:
+        return {}
+
+    def tier(self, context: PriceContext, when: datetime | None = None) -> str:
+        """The tier whose prices :meth:`cost` applies for ``context``: the ``when`` values of
+        the first price variant that matches and changes a price (``priority``, ``flex``,
+        ``batch``…), else ``standard`` (the context names a tier the table has no prices
+        for, or none)."""
+        if not context or self.overlay is not None:
+            return STANDARD_TIER
+        return self._resolve_context(context, when)[1]
+
+    def _resolve_context(self, context: PriceContext,
+                         when: datetime | None) -> tuple[Any, str, bool]:
+        """(genai-prices ModelPrice or None for the standard one, tier, depends on time)."""
+        found = self._by_context.get(context)
+        if found is not None and not found[2]:
+            return found
+        variants = self._variants
+        timed = self.time_dependent or any(
+            getattr(v, "constraint", None) is not None for v in variants)
+        at = (when or datetime.now(timezone.utc)) if timed else _EPOCH
+        wanted = dict(context)
+        tier = STANDARD_TIER
+        for variant in variants:
+            constraint = getattr(variant, "constraint", None)
+            if constraint is not None and not constraint.active(at):
+                continue
+            if all(wanted.get(k) == v for k, v in variant.when.items()) and any(
+                    v is not None for v in vars(variant.prices).values()):
+                tier = ",".join(str(v) for v in variant.when.values())
+                break
+        model_price = (self.gp_model.get_prices(at, wanted) if tier != STANDARD_TIER
+                       else None)
+        found = (model_price, tier, timed)
+        cache = self._by_context
+        if len(cache) >= _CONTEXTS_PER_PRICE:
+            cache.clear()  # bounded: a foreign span may name any tier
+        cache[context] = found
+        return found
+
+    @cached_property
     def _static_rates(self) -> tuple[tuple[Any, ...] | None, bool]:
         """(flat rates or None, tiered) when the price does not change over time."""
-        rates = _flat_rates(self.gp_model.get_prices(_EPOCH))
-        tiered = rates is not None and any(
-            r is not None and not isinstance(r, Decimal) for r in rates)
-        return rates, tiered
+        return _rates_and_tiered(self.gp_model.get_prices(_EPOCH))
 
-    def cost(self, usage: Usage, when: datetime | None) -> Decimal:
+    def cost(self, usage: Usage, when: datetime | None,
+             context: PriceContext = ()) -> Decimal:
+        """The price of ``usage`` for a request made at ``when`` (dated prices) under the
+        request terms ``context`` (service tier, batch…), as genai-prices' ``calc_price``
+        computes it with ``genai_request_timestamp=when, price_context=dict(context)``."""
         if self.overlay is not None:
             return self.overlay.cost(usage)
-        inp, out, cr, cw = usage
+        inp, out, cr, cw, w1h = usage
         if cr + cw > inp:
             inp += cr + cw
-        if self.time_dependent:
-            rates = _flat_rates(self.gp_model.get_prices(when or datetime.now(timezone.utc)))
-            tiered = True
+        w1h = min(w1h, cw)  # the one-hour writes are a part of all writes
+        variant = self._resolve_context(context, when)[0] if context and self._variants else None
+        if variant is not None:
+            rates, tiered = _rates_and_tiered(variant)
+        elif self.time_dependent:
+            rates, tiered = _rates_and_tiered(
+                self.gp_model.get_prices(when or datetime.now(timezone.utc)))
         else:  # the common case: rates resolved once per price
             rates, tiered = self._static_rates
         if rates is not None:  # the arithmetic of genai-prices, without its generic machinery
-            rate_in, rate_out, rate_read, rate_write = rates
             if tiered:  # the tier that the total input crosses applies to every token
-                rate_in, rate_out, rate_read, rate_write = (
-                    _at_tier(rate, inp) for rate in rates)
-            read = rate_read if rate_read is not None else rate_in
-            write = rate_write if rate_write is not None else rate_in
-            total = (inp - cr - cw) * rate_in + out * rate_out
-            if cr:
-                total += cr * read
-            if cw:
-                total += cw * write
+                rates = tuple(_at_tier(rate, inp) for rate in rates)
+            rate_in, rate_out, rate_read, rate_write, rate_1h = rates
+            # Each count is priced at its own rate when the table has one, else it stays in
+            # its parent's count (one-hour writes in the writes, writes in the input).
+            read_leaf = cr if rate_read is not None else 0
+            h_leaf = w1h if rate_1h is not None else 0
+            write_leaf = (cw - h_leaf) if rate_write is not None else 0
+            total = (inp - read_leaf - write_leaf - h_leaf) * rate_in + out * rate_out
+            if read_leaf:
+                total += read_leaf * rate_read
+            if write_leaf:
+                total += write_leaf * rate_write
+            if h_leaf:
+                total += h_leaf * rate_1h
             return total / _MTOK  # type: ignore[no-any-return]
         from genai_prices import Usage as GPUsage
 
@@ -165,19 +236,22 @@ class Price:
             output_tokens=out,
             cache_read_tokens=cr or None,
             cache_write_tokens=cw or None,
+            cache_write_1h_tokens=w1h or None,
         )
-        calc = self.gp_model.calc_price(gp_usage, self.gp_provider, genai_request_timestamp=when)
+        calc = self.gp_model.calc_price(gp_usage, self.gp_provider, genai_request_timestamp=when,
+                                        price_context=dict(context) or None)
         return Decimal(calc.total_price)
 
 
 # Price keys that cost nothing for the usage we report (none of their units is reported).
 _ZERO_FOR_TOKEN_USAGE = frozenset({
-    "web_searches_kcount", "storage_searches_kcount", "cache_write_1h_mtok", "input_audio_mtok",
+    "web_searches_kcount", "storage_searches_kcount", "input_audio_mtok",
     "input_image_mtok", "output_audio_mtok", "cache_audio_read_mtok", "cache_image_read_mtok",
     "output_image_mtok", "input_video_mtok", "output_video_mtok", "audio_hours",
     "input_audio_hours", "input_document_kpages", "input_annotated_document_kpages",
 })
-_FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok",
+              "cache_write_1h_mtok")
 _flat_cache: IdentityCache = {}
 
 
@@ -203,10 +277,16 @@ def _at_tier(rate: Any, total_input: int) -> Any:
     return rate.base
 
 
+def _rates_and_tiered(model_price: Any) -> tuple[tuple[Any, ...] | None, bool]:
+    rates = _flat_rates(model_price)
+    return rates, rates is not None and any(
+        r is not None and not isinstance(r, Decimal) for r in rates)
+
+
 def _flat_rates(model_price: Any) -> tuple[Any, ...] | None:
-    """(input, output, cache read, cache write) per MTok when they are plain or tiered
-    numbers and nothing else on the price applies to token usage; None: use genai-prices'
-    calc_price. Worked out once per genai-prices price object."""
+    """(input, output, cache read, cache write, 1-hour cache write) per MTok when they are
+    plain or tiered numbers and nothing else on the price applies to token usage; None: use
+    genai-prices' calc_price. Worked out once per genai-prices price object."""
     return by_identity(_flat_cache, model_price, _read_flat_rates)
 
 
@@ -218,7 +298,7 @@ def _read_flat_rates(model_price: Any) -> tuple[Any, ...] | None:
             or values.get("input_mtok") is None):
         rates = None
     elif rates is not None:
-        rates = (rates[0], rates[1] or Decimal(0), rates[2], rates[3])
+        rates = (rates[0], rates[1] or Decimal(0), *rates[2:])
     return rates
 
 

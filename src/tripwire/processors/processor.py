@@ -23,6 +23,7 @@ from tripwire._compat import on_ending_hook
 from tripwire._core.guard import log_failure
 from tripwire.budgets import active_blocks
 from tripwire.processors.base import Enricher, Enrichment, SpanData, fused_enrich
+from tripwire.processors.agents import AgentEnricher, track_agent_start
 from tripwire.processors.budget import BudgetEnricher
 from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
@@ -32,7 +33,7 @@ from tripwire.processors.limits import clamp_to_limits
 from tripwire.processors.metrics import Instruments
 from tripwire.processors.refusal import RefusalEnricher
 from tripwire.processors.rollup import RollupEnricher
-from tripwire.processors.state import ProcessState, TraceRecord
+from tripwire.processors.state import OpenCall, ProcessState, TraceRecord
 from tripwire.processors.tool_loop import ToolLoopEnricher
 from tripwire.runtime import Runtime, get_runtime
 from tripwire.settings import Settings
@@ -41,7 +42,7 @@ from tripwire.settings import Settings
 def default_enrichers() -> list[Enricher]:
     """In order: cost first (rollup and budgets read it)."""
     return [CostEnricher(), RollupEnricher(), BudgetEnricher(), RefusalEnricher(),
-            DriftEnricher(), ContextWindowEnricher(), ToolLoopEnricher()]
+            DriftEnricher(), ContextWindowEnricher(), ToolLoopEnricher(), AgentEnricher()]
 
 
 def _attributes_copy(attrs: Any) -> dict[str, Any]:
@@ -105,6 +106,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         settings: Settings | None = None,
         enrichers: Sequence[Enricher] | None = None,
         runtime: Runtime | None = None,
+        attach: bool = True,
     ) -> None:
         self.next_processor = next_processor
         self._settings = settings
@@ -118,7 +120,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         # Length limits for spans that do not carry their provider's (a ReadableSpan
         # snapshot): read from the environment once, as a TracerProvider reads them.
         self._fallback_limits = SpanLimits()
-        runtime.attach(self, budget_gate=any(e.name == "budget" for e in self._enrichers))
+        if attach:  # the runtime's own accountant is not a processor of any provider
+            runtime.attach(self, budget_gate=any(e.name == "budget" for e in self._enrichers))
 
     @property
     def settings(self) -> Settings:
@@ -149,6 +152,22 @@ class EnrichingSpanProcessor(SpanProcessor):
             log_failure("enrichment")
         self.next_processor.on_end(enriched)
 
+    # --- accounting of spans that no processor sees (tripwire._core.accounting) ----------
+    def observe_start(self, span: Any, parent_context: Context | None) -> None:
+        """What :meth:`on_start` records, for a span of tripwire's that no processor sees
+        (its sampler dropped it, or no processor is attached); never forwarded."""
+        try:
+            self._track_start(span, parent_context)
+        except Exception:
+            log_failure("accounting start")
+
+    def account(self, span: ReadableSpan) -> None:
+        """Cost, budgets, flags and metrics of such a span as it ends; never exported."""
+        try:
+            self._enrich(span)
+        except Exception:
+            log_failure("accounting")
+
     def shutdown(self) -> None:
         self._runtime.detach(self)
         self.next_processor.shutdown()
@@ -171,6 +190,8 @@ class EnrichingSpanProcessor(SpanProcessor):
         blocks = active_blocks()
         if blocks:
             state.span_blocks.set((ctx.trace_id, ctx.span_id), blocks)
+        _track_call(state, span, ctx)
+        track_agent_start(state, span, ctx)
 
     def _enrich(self, span: ReadableSpan) -> ReadableSpan:
         ctx = span.context
@@ -179,10 +200,12 @@ class EnrichingSpanProcessor(SpanProcessor):
         attrs = span.attributes or {}
         operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
         is_root = _is_local_root(span)
-        if operation is None and not is_root:
-            return span  # not a GenAI span and no rollup to attach: the fast path
         runtime = self._runtime
         state = runtime.state
+        calls = state.calls
+        call = calls.pop((ctx.trace_id, ctx.span_id)) if len(calls) else None
+        if operation is None and not is_root:
+            return span  # not a GenAI span and no rollup to attach: the fast path
         # The table of spans already enriched by another instance (several exporters) is
         # only consulted while there is more than one.
         shared = runtime.processor_count > 1
@@ -199,7 +222,11 @@ class EnrichingSpanProcessor(SpanProcessor):
             # One copy of the attributes: the enrichers read it, it collects their additions
             # and becomes the rebuilt span's.
             merged = _attributes_copy(attrs)
-            done = self._compute(span, ctx, state, record, merged, operation, is_root)
+            if call is not None and call.is_call:
+                done = _counted_once(self, span, ctx, state, record, merged, operation,
+                                     is_root, call)
+            else:
+                done = self._compute(span, ctx, state, record, merged, operation, is_root)
             if shared:
                 state.processed.set(key, done)
             if not done.attributes and not done.events:
@@ -279,6 +306,87 @@ class EnrichingSpanProcessor(SpanProcessor):
             return value
         value = settings.feature
         return value if isinstance(value, str) and value else None
+
+class _Discard(SpanProcessor):
+    """The next processor of the runtime's accountant: accounting only, nothing exported."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+
+discard = _Discard()
+
+
+# --- one provider call counted once ---------------------------------------------------------
+
+def _track_call(state: ProcessState, span: Any, ctx: Any) -> None:
+    """Remember an LLM call span (inference or embeddings, told by ``gen_ai.operation.name``
+    at its start) and every span started inside one, while they are open: a call span nested
+    in another describes the same provider call (two instrumentors, a framework's span around
+    a client span) and is counted once (:func:`_counted_once`)."""
+    calls = state.calls
+    parent = span.parent
+    enclosing = None
+    if parent is not None and len(calls):
+        key = (parent.trace_id, parent.span_id)
+        around = calls.get(key)
+        if around is not None:
+            enclosing = key if around.is_call else around.enclosing
+    attrs = span.attributes
+    is_call = bool(attrs) and attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.PRICED_OPERATIONS
+    if is_call or enclosing is not None:
+        calls.set((ctx.trace_id, ctx.span_id), OpenCall(is_call, enclosing))
+
+
+def _carried_usage(attributes: dict[str, Any]) -> bool:
+    return any(attributes.get(key) is not None for key in (
+        semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+        semconv.TRIPWIRE_COST_USD))
+
+
+def _counted_once(processor: EnrichingSpanProcessor, span: ReadableSpan, ctx: Any,
+                  state: ProcessState, record: TraceRecord | None, merged: dict[str, Any],
+                  operation: Any, is_root: bool, call: OpenCall) -> Enrichment:
+    """The enrichment of an LLM call span, counting the provider call once.
+
+    Nested spans end first: the innermost span that carries usage is counted (cost, rollup,
+    budgets, metrics) and marks the call spans around it; those are then annotated with
+    ``tripwire.duplicate_of`` and nothing else. A reservation made by an enclosing span of
+    tripwire's (enforce mode) is settled by the nested span that is counted."""
+    if call.counted_in is not None:
+        duplicate_of = format(call.counted_in, "016x")
+        merged[semconv.TRIPWIRE_DUPLICATE_OF] = duplicate_of
+        if not is_root:
+            return Enrichment({semconv.TRIPWIRE_DUPLICATE_OF: duplicate_of}, [])
+        # A local root still gets its trace's rollup; as a call it counts nothing (no
+        # operation: nothing priced, charged or flagged).
+        done = processor._compute(span, ctx, state, record, merged, None, is_root)
+        done.attributes[semconv.TRIPWIRE_DUPLICATE_OF] = duplicate_of
+        return done
+    runtime = processor.runtime
+    own = (ctx.trace_id, ctx.span_id)
+    borrowed = None
+    if call.enclosing is not None and runtime.take_reservation(*own) is None:
+        borrowed = runtime.take_reservation(*call.enclosing)
+        if borrowed is not None:
+            runtime.hold(borrowed, *own)
+    done = processor._compute(span, ctx, state, record, merged, operation, is_root)
+    if borrowed is not None:  # not settled here (no usage): back to the span that made it
+        unsettled = runtime.take_reservation(*own)
+        if unsettled is not None:
+            runtime.hold(unsettled, *call.enclosing)  # type: ignore[misc]
+    if call.enclosing is not None and _carried_usage(merged):
+        calls = state.calls
+        key: tuple[int, int] | None = call.enclosing
+        while key is not None:
+            around = calls.get(key)
+            if around is None:
+                break
+            if around.is_call and around.counted_in is None:
+                around.counted_in = ctx.span_id
+            key = around.enclosing
+    return done
+
 
 def _rebuild(span: ReadableSpan, added: Enrichment, merged: dict[str, Any] | None,
              fallback_limits: SpanLimits) -> ReadableSpan:

@@ -159,6 +159,10 @@ class ProcessState:
     span_blocks: BoundedTable[tuple[int, int], tuple[Any, ...]]
     # (trace_id, span_id) -> an open LLM call span, or a span inside one (see OpenCall)
     calls: BoundedTable[tuple[int, int], OpenCall]
+    # (trace_id, span_id) -> running totals of an open agent/workflow span (processors/agents.py)
+    agent_runs: BoundedTable[tuple[int, int], Any]
+    # (trace_id, span_id) -> the nearest open agent/workflow span around a span inside one
+    agent_links: BoundedTable[tuple[int, int], tuple[int, int]]
 
     @classmethod
     def bounded(cls, size: int, ttl: float) -> ProcessState:
@@ -166,16 +170,20 @@ class ProcessState:
                    processed=BoundedTable(*_processed_bounds(size, ttl)),
                    drift=BoundedTable(size, ttl),
                    span_blocks=BoundedTable(size, ttl),
-                   calls=BoundedTable(size, ttl))
+                   calls=BoundedTable(size, ttl),
+                   agent_runs=BoundedTable(size, ttl),
+                   agent_links=BoundedTable(size, ttl))
 
     def trace(self, trace_id: int) -> TraceRecord:
         return self.traces.get_or_create(trace_id, TraceRecord)
 
     def resize(self, size: int, ttl: float) -> None:
-        for table in (self.traces, self.drift, self.span_blocks, self.calls):
+        for table in (self.traces, self.drift, self.span_blocks, self.calls, self.agent_runs,
+                      self.agent_links):
             table.resize(size, ttl)
         self.processed.resize(*_processed_bounds(size, ttl))
 
     def clear(self) -> None:
-        for table in (self.traces, self.processed, self.drift, self.span_blocks, self.calls):
+        for table in (self.traces, self.processed, self.drift, self.span_blocks, self.calls,
+                      self.agent_runs, self.agent_links):
             table.clear()

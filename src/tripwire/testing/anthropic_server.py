@@ -86,19 +86,27 @@ class AnthropicUsage:
     output_tokens: int = 12
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # the part of cache_creation_input_tokens written with a one-hour ``ttl``
+    cache_creation_1h_input_tokens: int = 0
+    service_tier: str = "standard"  # "priority", or "batch" in Message Batches results
+    speed: str | None = None  # "fast" for fast mode
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        one_hour = self.cache_creation_1h_input_tokens
+        body: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
             "cache_creation": {
-                "ephemeral_5m_input_tokens": self.cache_creation_input_tokens,
-                "ephemeral_1h_input_tokens": 0,
+                "ephemeral_5m_input_tokens": self.cache_creation_input_tokens - one_hour,
+                "ephemeral_1h_input_tokens": one_hour,
             },
             "output_tokens": self.output_tokens,
-            "service_tier": "standard",
+            "service_tier": self.service_tier,
         }
+        if self.speed is not None:
+            body["speed"] = self.speed
+        return body
 
 
 DEFAULT_USAGE = AnthropicUsage()

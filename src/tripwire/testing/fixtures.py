@@ -1,9 +1,9 @@
 """Pytest fixtures and assertion helpers for testing code instrumented with tripwire.
 
-The fixtures are registered automatically through the ``tripwire`` pytest plugin (entry
-point ``pytest11``). Without plugin auto-loading, import them in a ``conftest.py``::
-
-    from tripwire.testing.fixtures import *  # noqa: F401,F403
+The fixtures are opt-in: enable the pytest plugin in your ``conftest.py`` with
+``pytest_plugins = ["tripwire.testing.pytest_plugin"]`` (or ``-p tripwire.testing.pytest_plugin``
+on the command line). Every fixture is named ``tripwire_…`` so that it never shadows a
+fixture of your own; alias one in your ``conftest.py`` if you prefer a short name.
 
 Fixtures build *local* SDK providers and never touch the global ones: pass them to the
 instrumentor (``OpenAIInstrumentor().instrument(tracer_provider=..., meter_provider=...)``).
@@ -28,14 +28,17 @@ if TYPE_CHECKING:
     from tripwire.testing.openai_server import FakeOpenAIServer
 
 __all__ = [
-    "fake_openai",
     "find_span",
     "get_metric_points",
-    "meter_provider",
-    "metric_reader",
-    "span_exporter",
     "spans_by_name",
-    "tracer_provider",
+    "tripwire_fake_anthropic",
+    "tripwire_fake_bedrock",
+    "tripwire_fake_gemini",
+    "tripwire_fake_openai",
+    "tripwire_meter_provider",
+    "tripwire_metric_reader",
+    "tripwire_span_exporter",
+    "tripwire_tracer_provider",
 ]
 
 
@@ -43,7 +46,7 @@ __all__ = [
 
 
 @pytest.fixture
-def span_exporter() -> Iterator[InMemorySpanExporter]:
+def tripwire_span_exporter() -> Iterator[InMemorySpanExporter]:
     """An in-memory span exporter; read finished spans with ``get_finished_spans()``."""
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -53,8 +56,10 @@ def span_exporter() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def tracer_provider(span_exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    """An SDK ``TracerProvider`` exporting synchronously to ``span_exporter``.
+def tripwire_tracer_provider(
+    tripwire_span_exporter: InMemorySpanExporter,
+) -> Iterator[TracerProvider]:
+    """An SDK ``TracerProvider`` exporting synchronously to ``tripwire_span_exporter``.
 
     Not installed globally: pass it explicitly to the code under test.
     """
@@ -63,13 +68,13 @@ def tracer_provider(span_exporter: InMemorySpanExporter) -> Iterator[TracerProvi
 
     provider = TracerProvider()
     # Simple (synchronous) processor: a span is visible in the exporter as soon as it ends.
-    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    provider.add_span_processor(SimpleSpanProcessor(tripwire_span_exporter))
     yield provider
     provider.shutdown()
 
 
 @pytest.fixture
-def metric_reader() -> Iterator[InMemoryMetricReader]:
+def tripwire_metric_reader() -> Iterator[InMemoryMetricReader]:
     """An in-memory metric reader; use :func:`get_metric_points` to read it."""
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -77,11 +82,13 @@ def metric_reader() -> Iterator[InMemoryMetricReader]:
 
 
 @pytest.fixture
-def meter_provider(metric_reader: InMemoryMetricReader) -> Iterator[MeterProvider]:
-    """An SDK ``MeterProvider`` reading into ``metric_reader`` (not installed globally)."""
+def tripwire_meter_provider(
+    tripwire_metric_reader: InMemoryMetricReader,
+) -> Iterator[MeterProvider]:
+    """An SDK ``MeterProvider`` reading into ``tripwire_metric_reader`` (not installed globally)."""
     from opentelemetry.sdk.metrics import MeterProvider
 
-    provider = MeterProvider(metric_readers=[metric_reader])
+    provider = MeterProvider(metric_readers=[tripwire_metric_reader])
     yield provider
     provider.shutdown()
 
@@ -97,25 +104,25 @@ def _serve(module: str, name: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAIServer]:
+def tripwire_fake_openai() -> Iterator[FakeOpenAIServer]:
     """A started :class:`~tripwire.testing.openai_server.FakeOpenAIServer`, stopped after the test."""
     yield from _serve("tripwire.testing.openai_server", "FakeOpenAIServer")
 
 
 @pytest.fixture
-def fake_anthropic() -> Iterator[Any]:
+def tripwire_fake_anthropic() -> Iterator[Any]:
     """A started :class:`~tripwire.testing.anthropic_server.FakeAnthropicServer`."""
     yield from _serve("tripwire.testing.anthropic_server", "FakeAnthropicServer")
 
 
 @pytest.fixture
-def fake_gemini() -> Iterator[Any]:
+def tripwire_fake_gemini() -> Iterator[Any]:
     """A started :class:`~tripwire.testing.gemini_server.FakeGeminiServer`."""
     yield from _serve("tripwire.testing.gemini_server", "FakeGeminiServer")
 
 
 @pytest.fixture
-def fake_bedrock() -> Iterator[Any]:
+def tripwire_fake_bedrock() -> Iterator[Any]:
     """A started :class:`~tripwire.testing.bedrock_server.FakeBedrockServer`."""
     yield from _serve("tripwire.testing.bedrock_server", "FakeBedrockServer")
 

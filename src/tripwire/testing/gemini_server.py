@@ -129,7 +129,9 @@ class GeminiUsage:
                 + (self.thoughts_token_count or 0) + (self.tool_use_prompt_token_count or 0))
 
     def to_json(self, *, prompt_only: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"promptTokenCount": self.prompt_token_count}
+        # Zero counts are left out of the JSON, as the API does (proto3 JSON)
+        out: dict[str, Any] = ({"promptTokenCount": self.prompt_token_count}
+                               if self.prompt_token_count else {})
         if prompt_only:
             out["totalTokenCount"] = self.prompt_token_count
             return out
@@ -142,7 +144,9 @@ class GeminiUsage:
             out["thoughtsTokenCount"] = self.thoughts_token_count
         if self.tool_use_prompt_token_count is not None:
             out["toolUsePromptTokenCount"] = self.tool_use_prompt_token_count
-        out["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": self.prompt_token_count}]
+        if self.prompt_token_count:
+            out["promptTokensDetails"] = [{"modality": "TEXT",
+                                           "tokenCount": self.prompt_token_count}]
         return out
 
 

@@ -181,6 +181,13 @@ def _fragments(text: str, size: int = 8) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+def served_tier(body: Mapping[str, Any] | None) -> str:
+    """The ``service_tier`` an answer reports, as the API does: the tier requested, and
+    ``default`` for ``auto`` or none."""
+    tier = body.get("service_tier") if isinstance(body, Mapping) else None
+    return tier if tier in ("default", "flex", "priority", "scale") else "default"
+
+
 def _common_headers(n: int) -> dict[str, str]:
     return {"x-request-id": f"req_fake{n:06d}", "openai-processing-ms": "1",
             "openai-version": "2020-10-01"}
@@ -308,9 +315,10 @@ class ChatReply(_Completion):
                 "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }
 
-    def _base(self, model: str, n: int, obj: str) -> dict[str, Any]:
+    def _base(self, model: str, n: int, obj: str,
+              body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {"id": self.id or f"chatcmpl-fake{n:06d}", "object": obj,
-                "created": FIXED_CREATED, "model": model, "service_tier": "default",
+                "created": FIXED_CREATED, "model": model, "service_tier": served_tier(body),
                 "system_fingerprint": self.system_fingerprint}
 
     def _json(self, body: Mapping[str, Any], model: str, n: int) -> dict[str, Any]:
@@ -322,7 +330,7 @@ class ChatReply(_Completion):
                 {"id": call_id, "type": "function",
                  "function": {"name": name, "arguments": arguments}}
                 for call_id, name, arguments in self.tool_calls]
-        return {**self._base(model, n, "chat.completion"),
+        return {**self._base(model, n, "chat.completion", body),
                 "choices": [{"index": 0, "message": message, "logprobs": None,
                              "finish_reason": self._finish()}],
                 "usage": self._usage_json(self._usage(body, text))}
@@ -331,7 +339,7 @@ class ChatReply(_Completion):
         text = self._text(self.default_text)
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
-        base = self._base(model, n, "chat.completion.chunk")
+        base = self._base(model, n, "chat.completion.chunk", body)
         if include_usage:
             base["usage"] = None  # every chunk but the last carries "usage": null
 
@@ -399,7 +407,7 @@ class ResponsesReply(_Completion):
             "max_tool_calls": None, "model": model, "output": output,
             "parallel_tool_calls": body.get("parallel_tool_calls", True),
             "previous_response_id": body.get("previous_response_id"),
-            "reasoning": {"effort": None, "summary": None}, "service_tier": "default",
+            "reasoning": {"effort": None, "summary": None}, "service_tier": served_tier(body),
             "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
             "text": {"format": {"type": "text"}, "verbosity": "medium"},
             "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],

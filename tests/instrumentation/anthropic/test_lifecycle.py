@@ -254,10 +254,25 @@ def test_provider_of_platform_clients() -> None:
     assert common.provider_for(Declared()) == "azure.ai.inference"  # the SDK's name wins
     assert common.provider_for(AnthropicBedrock()) == "aws.bedrock"
     assert common.provider_for(object()) == "anthropic"  # unknown clients: the default
-    bedrock = pytest.importorskip("anthropic.lib.bedrock")
+
+
+def test_provider_of_real_sdk_platform_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK's clients name their provider themselves (anthropic >= 2): what we decide is
+    # checked by changing that name, so that a provider_for ignoring it, or losing our own
+    # table when the name is gone, fails.
+    bedrock = pytest.importorskip("anthropic.lib.bedrock",
+                                  reason="this anthropic SDK has no Bedrock client")
     client = bedrock.AnthropicBedrock(aws_region="us-east-1", aws_access_key="a",
                                       aws_secret_key="b")
-    assert common.provider_for(client) == "aws.bedrock"
+    monkeypatch.setattr(type(client), "_gen_ai_provider_name", "x.declared", raising=False)
+    assert common.provider_for(client) == "x.declared"  # the SDK's declared name wins
+    monkeypatch.setattr(type(client), "_gen_ai_provider_name", "", raising=False)
+    assert common.provider_for(client) == "aws.bedrock"  # none declared: our table
+    monkeypatch.setattr(type(client), "_gen_ai_provider_name", None, raising=False)
+    assert common.provider_for(client) == "aws.bedrock"  # older SDKs: our table
+    plain = anthropic.Anthropic(api_key="k")
+    monkeypatch.setattr(type(plain), "_gen_ai_provider_name", "", raising=False)
+    assert common.provider_for(plain) == "anthropic"  # the default
 
 
 def test_budget_gate_blocks_before_sending(env, budget_gate) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put_number, string_list
+from tripwire._core.fields import get, given, plausible_count, put_number, safe_text, string_list
 from tripwire._core.invocation import Result
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wire.usage import apply_usage, token_count, usage_counts
@@ -61,6 +61,7 @@ def describe_request(attrs: dict[str, Any], params: Any, sampling: Any = None) -
     stops = string_list(get(sent, "stop_sequences"))
     if stops:
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
+    _put_terms(attrs, sent, semconv.TRIPWIRE_REQUEST_SERVICE_TIER, semconv.TRIPWIRE_REQUEST_SPEED)
     if json_output(params):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
     messages = _blocks(get(params, "messages"))
@@ -199,7 +200,27 @@ def usage_numbers(usage: Any, start_usage: Any = None) -> dict[str, Any]:
     # recent API versions break thinking tokens out of output_tokens (included there)
     counts["reasoning_tokens"] = token_count(get(pick("output_tokens_details"),
                                                 "thinking_tokens"))
+    # The terms the call was served and billed at: tier (batch results say "batch"), speed,
+    # and the cache writes kept for an hour (priced above five-minute ones).
+    terms: dict[str, Any] = {}
+    _put_terms(terms, pick, semconv.TRIPWIRE_RESPONSE_SERVICE_TIER,
+               semconv.TRIPWIRE_RESPONSE_SPEED)
+    one_hour = plausible_count(token_count(get(pick("cache_creation"),
+                                               "ephemeral_1h_input_tokens")))
+    if one_hour:
+        terms[semconv.TRIPWIRE_USAGE_CACHE_CREATION_1H_INPUT_TOKENS] = one_hour
+    if terms:
+        counts["attributes"] = terms
     return counts
+
+
+def _put_terms(attrs: dict[str, Any], source: Any, tier_key: str, speed_key: str) -> None:
+    """``service_tier`` and ``speed`` of a request's params or a usage (``source``: an
+    object, a dict, or a function of the field name)."""
+    for field, key in (("service_tier", tier_key), ("speed", speed_key)):
+        value = source(field) if callable(source) else get(source, field)
+        if isinstance(value, str) and value:
+            attrs[key] = safe_text(value)
 
 
 def stop_details(obj: Any) -> Any:
@@ -212,9 +233,11 @@ def stop_details(obj: Any) -> Any:
 
 
 def _apply_stop(result: Result, stop_reason: Any, details: Any) -> str | None:
-    if not isinstance(stop_reason, str) or not stop_reason:
+    if stop_reason is None or stop_reason == "":
         return None
-    result.finish_reasons.append(stop_reason)
+    result.finish_reasons.append(stop_reason)  # not text: dropped and flagged by the core
+    if not isinstance(stop_reason, str):
+        return None
     if stop_reason == REFUSAL:
         result.refusal = True
         if details is not None:
@@ -233,9 +256,11 @@ def apply_message(result: Result, message: Any, usage: dict[str, Any], blocks: l
     :func:`usage_numbers` (only the counts it has replace what ``result`` holds), ``blocks``
     its content blocks (a ``tool_use`` input parsed, or its JSON text as streamed)."""
     message_id, model = get(message, "id"), get(message, "model")
-    if isinstance(message_id, str) and message_id:
+    # Whatever stands there replaces what ``result`` holds; the core drops and flags a value
+    # that is not text.
+    if message_id is not None and message_id != "":
         result.response_id = message_id
-    if isinstance(model, str) and model:
+    if model is not None and model != "":
         result.response_model = model
     apply_usage(result, usage)
     texts: list[str] = []

@@ -35,6 +35,7 @@ from tripwire._compat import (
 from tripwire._core.guard import guard
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve, wrap_method
 from tripwire._core.invocation import current_call
+from tripwire._core.patching import adopt, wrap_function
 from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire._core.stream import StreamProxy
@@ -214,7 +215,8 @@ def _gate_sdk_tracer() -> Any:
     owner = anthropic_tracer_owner()
     if owner is None:
         return None  # an SDK without spans of its own
-    setattr(owner, ANTHROPIC_TRACER_ATTR, _TracerGate(owner.__dict__[ANTHROPIC_TRACER_ATTR]))
+    setattr(owner, ANTHROPIC_TRACER_ATTR,
+            adopt(_TracerGate(owner.__dict__[ANTHROPIC_TRACER_ATTR])))
     return owner
 
 
@@ -235,7 +237,7 @@ class AnthropicInstrumentor(TripwireInstrumentor):
             if isinstance(wrapper, CallMapping):
                 wrap_method(owner, name, telemetry, wrapper)
             else:
-                wrapt.wrap_function_wrapper(owner, name, wrapper)
+                wrap_function(owner, name, wrapper)
             wrapped.append((owner, name))
 
         for modules, class_name, method, mapping in _TARGETS:

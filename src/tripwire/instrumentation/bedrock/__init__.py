@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 from tripwire._compat import BOTOCORE_API_CALL, BOTOCORE_NEEDS_RETRY, botocore_needs_retry_args
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import current_call
+from tripwire._core.patching import wrap_function
 from tripwire._core.telemetry import Telemetry
 from tripwire._core.wrapping import Wrapper, make_wrapper
 from tripwire.instrumentation.bedrock import converse, invoke
@@ -130,7 +129,7 @@ class BedrockInstrumentor(TripwireInstrumentor):
         for (module, class_name, method), hook in hooks:
             owner = resolve(module, class_name)
             if owner is not None and hasattr(owner, method):
-                wrapt.wrap_function_wrapper(owner, method, hook)
+                wrap_function(owner, method, hook)
                 wrapped.append((owner, method))
         return wrapped
 

@@ -13,7 +13,7 @@ from typing import Any
 from tripwire import semconv
 from tripwire._compat import GENAI_CLIENT_ATTR, genai_http_options
 from tripwire._core import content
-from tripwire._core.fields import get, is_mapping
+from tripwire._core.fields import MAX_DEPTH, get, is_mapping
 from tripwire._core.instrumentor import ClientInfos
 
 
@@ -139,15 +139,16 @@ def input_messages(contents: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def texts_of(value: Any) -> list[str]:
-    """Every plain text in a str / part / ``Content`` / list of those (no thoughts)."""
-    if value is None:
+def texts_of(value: Any, depth: int = 0) -> list[str]:
+    """Every plain text in a str / part / ``Content`` / list of those (no thoughts); lists
+    nested past ``fields.MAX_DEPTH`` are not walked."""
+    if value is None or depth > MAX_DEPTH:
         return []
     if isinstance(value, str):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [t for item in value for t in texts_of(item)]
+        return [t for item in value for t in texts_of(item, depth + 1)]
     if _is_content(value):
-        return texts_of(list(field(value, "parts") or ()))
+        return texts_of(list(field(value, "parts") or ()), depth + 1)
     text = field(value, "text")
     return [text] if isinstance(text, str) and not field(value, "thought") else []

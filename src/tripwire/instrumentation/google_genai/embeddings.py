@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import put_number
+from tripwire._core.fields import items, plausible_count, put_number
 from tripwire._core.invocation import Request, Result
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.google_genai.common import client_info, field, model_id
@@ -24,10 +24,10 @@ def parse_response(response: Any, request: Request) -> Result:
     usage = field(response, "usage_metadata")
     tokens = field(usage, "prompt_token_count")
     if not isinstance(tokens, int):
-        counts = [field(field(e, "statistics"), "token_count")
-                  for e in field(response, "embeddings") or ()]
-        tokens = (int(sum(counts)) if counts and all(isinstance(c, (int, float)) for c in counts)
-                  else None)
+        counts = [plausible_count(field(field(e, "statistics"), "token_count"))
+                  for e in items(field(response, "embeddings"))]
+        # (a count that is not one — NaN, negative, fractional — leaves the sum unknown)
+        tokens = sum(counts) if counts and None not in counts else None  # type: ignore[arg-type]
     return Result(input_tokens=tokens)
 
 

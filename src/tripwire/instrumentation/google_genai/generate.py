@@ -6,7 +6,8 @@ Decisions (see docs/google-genai.md):
 - input tokens = ``prompt_token_count`` (cached tokens included) + ``tool_use_prompt_token_count``;
   output tokens = ``candidates_token_count`` + ``thoughts_token_count`` (thinking is billed
   as output), ``gen_ai.usage.reasoning.output_tokens`` = the thoughts alone; so input + output
-  = ``total_token_count``;
+  = ``total_token_count``; a count the wire JSON leaves out is 0 (proto3 drops zeros) once a
+  response reported usage (docs/usage-sources.md);
 - a call the SDK answers with several HTTP responses (automatic function calling,
   automatic continuation) is one span whose usage is the sum over those responses.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import put_number, sequence, string_list
+from tripwire._core.fields import is_mapping, put_number, safe_text, sequence, string_list
 from tripwire._core.invocation import Request, Result
 from tripwire._core.tools import IdentityCache, RequestedToolCall, by_identity
 from tripwire._core.wrapping import CallMapping
@@ -150,6 +151,9 @@ def _request_attributes(attrs: dict[str, Any], config: Any) -> None:
     output_type = _output_type(config)
     if output_type:
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+    tier = enum_name(field(config, "service_tier"))
+    if tier and tier != "unspecified":
+        attrs[semconv.TRIPWIRE_REQUEST_SERVICE_TIER] = safe_text(tier)
 
 
 def _build(instance: Any, kwargs: dict[str, Any], stream: bool) -> Request:
@@ -196,32 +200,69 @@ def record_hop(request: Request, response: Any) -> None:
 
 # --- response -----------------------------------------------------------------------------
 
+_COUNTS = ("prompt_token_count", "tool_use_prompt_token_count", "candidates_token_count",
+           "thoughts_token_count", "cached_content_token_count")
+
+
+def _counts(usage: Any, into: dict[str, int] | None = None) -> dict[str, int]:
+    """The counts a ``usage_metadata`` carries (``into`` updated: a later report of a count
+    replaces an earlier one, a count it leaves out keeps the earlier value)."""
+    counts = into if into is not None else {}
+    for key in _COUNTS:
+        value = field(usage, key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            counts[key] = value
+    return counts
+
+
 def _usage(result: Result, usages: list[Any], complete: bool) -> None:
     """Sum ``usage_metadata`` over the responses of one call into ``result``.
 
-    Zero counts are left out of the wire JSON, so a missing output count is 0 once the
-    answer is complete; on a stream cut short it stays unknown (and is estimated)."""
-    totals: dict[str, int | None] = {}
+    The API leaves zero counts out of the wire JSON (proto3): once a response reported its
+    usage, a missing prompt count is 0, and a missing output count is 0 when the answer is
+    complete; on a stream cut short the output stays unknown (and is estimated)."""
+    totals: dict[str, int] = {}
+    reported = False
     for usage in usages:
         if usage is None:
             continue
-        for key in ("prompt_token_count", "tool_use_prompt_token_count", "candidates_token_count",
-                    "thoughts_token_count", "cached_content_token_count"):
-            value = field(usage, key)
-            if isinstance(value, int):
-                totals[key] = (totals.get(key) or 0) + value
-            else:
-                totals.setdefault(key, None)
-    if all(value is None for value in totals.values()):
+        reported = True
+        for key, value in _counts(usage).items():
+            totals[key] = totals.get(key, 0) + value
+    if not reported:
         return
-    prompt, tool_prompt = totals.get("prompt_token_count"), totals.get("tool_use_prompt_token_count")
-    if prompt is not None or tool_prompt is not None:
-        result.input_tokens = (prompt or 0) + (tool_prompt or 0)
-    candidates, thoughts = totals.get("candidates_token_count"), totals.get("thoughts_token_count")
+    get_total = totals.get
+    result.input_tokens = get_total("prompt_token_count", 0) + get_total(
+        "tool_use_prompt_token_count", 0)
+    candidates, thoughts = get_total("candidates_token_count"), get_total("thoughts_token_count")
     if candidates is not None or thoughts is not None or complete:
         result.output_tokens = (candidates or 0) + (thoughts or 0)
     result.reasoning_tokens = thoughts
-    result.cache_read_tokens = totals.get("cached_content_token_count")
+    result.cache_read_tokens = get_total("cached_content_token_count")
+
+
+# Vertex AI's usageMetadata.trafficType (the Gemini API sends a header instead) -> tier.
+_TRAFFIC_TIERS = {"on_demand": "standard", "on_demand_priority": "priority",
+                  "on_demand_flex": "flex"}
+
+
+def _served_tier(result: Result, response: Any) -> None:
+    """The tier that served the call: the Gemini API's ``x-gemini-service-tier`` response
+    header (a priority request may be served at standard), else Vertex AI's
+    ``usageMetadata.trafficType``."""
+    tier: Any = None
+    headers = field(field(response, "sdk_http_response"), "headers")
+    if is_mapping(headers):
+        for key, value in headers.items():
+            if isinstance(key, str) and key.lower() == "x-gemini-service-tier":
+                tier = value
+                break
+    if not isinstance(tier, str) or not tier:
+        traffic = enum_name(field(field(response, "usage_metadata"), "traffic_type"))
+        tier = (_TRAFFIC_TIERS.get(traffic, traffic)
+                if traffic and traffic != "traffic_type_unspecified" else None)
+    if isinstance(tier, str) and tier:
+        result.attributes[semconv.TRIPWIRE_RESPONSE_SERVICE_TIER] = safe_text(tier.lower())
 
 
 def _blocked_category(ratings: Any) -> str | None:
@@ -299,6 +340,7 @@ def _result(candidates: dict[int, _Candidate], last: Any, usages: list[Any],
     result = Result(response_id=field(last, "response_id"),
                     response_model=field(last, "model_version"))
     _usage(result, usages, complete)
+    _served_tier(result, last)
     ordered = [state for _, state in sorted(candidates.items())]
     for state in ordered:
         if state.finish:
@@ -345,8 +387,15 @@ class GenerateContentStreamAccumulator:
     def add(self, chunk: Any) -> None:
         self._last = chunk
         usage = field(chunk, "usage_metadata")
-        if usage is not None and len(self._usage) < 1000:
-            self._usage[field(chunk, "response_id")] = usage
+        if usage is not None:
+            # Counts per HTTP response, each the latest reported: a chunk that leaves one
+            # out (a zero, or not known yet) keeps the one an earlier chunk gave.
+            key = field(chunk, "response_id")
+            counts = self._usage.get(key)
+            if counts is not None:
+                _counts(usage, counts)
+            elif len(self._usage) < 1000:
+                self._usage[key] = _counts(usage)
         feedback = field(chunk, "prompt_feedback")
         if feedback is not None:
             self._feedback = feedback

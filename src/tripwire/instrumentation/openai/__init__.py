@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import wrapt
-
 from tripwire._compat import OPENAI_HELPER_STREAMS
 from tripwire._core.instrumentor import Target, TripwireInstrumentor, Wrapped, resolve
+from tripwire._core.patching import wrap_function
 from tripwire._core.retries import hook_retries
 from tripwire._core.stainless import helper_aclose, helper_close
 from tripwire.instrumentation.openai import chat, embeddings, responses
@@ -52,8 +51,7 @@ class OpenAIInstrumentor(TripwireInstrumentor):
             owner = resolve(module, class_name)
             if owner is not None:
                 is_async = class_name.startswith("Async")
-                wrapt.wrap_function_wrapper(owner, "close",
-                                            helper_aclose if is_async else helper_close)
+                wrap_function(owner, "close", helper_aclose if is_async else helper_close)
                 wrapped.append((owner, "close"))
         wrapped += hook_retries("openai")
         return wrapped

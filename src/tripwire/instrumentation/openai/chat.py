@@ -6,13 +6,23 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put_number, sequence, string_list
+from tripwire._core.fields import (
+    get,
+    given,
+    index,
+    items,
+    put_number,
+    sequence,
+    string_list,
+    text,
+)
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stainless import is_stream_result, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
     chat_request,
+    served_tier,
     start_attributes,
     usage_numbers,
 )
@@ -106,7 +116,7 @@ def _input_message(msg: Any) -> dict[str, Any]:
                 parts.append(content.text_part(get(part, "text")))
             else:
                 parts.append({"type": kind or "unknown"})  # images, audio: type only
-    for call in get(msg, "tool_calls") or []:
+    for call in items(get(msg, "tool_calls")):
         fn = get(call, "function")
         parts.append(content.tool_call_part(get(call, "id"), get(fn, "name"), get(fn, "arguments")))
     return content.message(role, parts)
@@ -132,8 +142,8 @@ def _azure_filter_category(choice: Any) -> str | None:
         results = extra.get("content_filter_results")
     if isinstance(results, dict):
         for category, verdict in results.items():
-            if isinstance(verdict, dict) and verdict.get("filtered"):
-                return str(category)
+            if isinstance(verdict, dict) and verdict.get("filtered") is True:
+                return text(category)
     return None
 
 
@@ -144,7 +154,8 @@ def parse_response(response: Any, request: Request) -> Result:
     result = Result(response_id=get(response, "id"), response_model=get(response, "model"),
                     **usage_numbers(get(response, "usage"), "prompt_tokens", "completion_tokens",
                                     "prompt_tokens_details", "completion_tokens_details"))
-    choices = get(response, "choices") or []
+    served_tier(result, response)
+    choices = items(get(response, "choices"))
     # (text, refusal, tool calls, finish) per choice; message JSON only if content is captured
     answers: list[tuple[Any, Any, list[RequestedToolCall], Any]] = []
     for choice in choices:
@@ -152,10 +163,10 @@ def parse_response(response: Any, request: Request) -> Result:
         message = get(choice, "message")
         if finish:
             result.finish_reasons.append(finish)
-        refusal = get(message, "refusal")
+        refusal = text(get(message, "refusal"))
         _refusal_of(result, refusal, finish, choice)
         calls: list[RequestedToolCall] = []
-        for call in get(message, "tool_calls") or ():
+        for call in items(get(message, "tool_calls")):
             fn = get(call, "function")
             name = get(fn, "name") or get(get(call, "custom"), "name") or ""
             args = get(fn, "arguments") if fn is not None else get(get(call, "custom"), "input")
@@ -193,24 +204,30 @@ class ChatStreamAccumulator:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self._usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
-            state = self._choices.get(choice.index)
+        choices = getattr(chunk, "choices", None)
+        # Fields of the wrong type (a chunk the SDK could not type) are read as absent: one
+        # bad field costs that field, never the stream's usage (checks inlined: every chunk).
+        for choice in choices if type(choices) is list else ():
+            position = getattr(choice, "index", 0)
+            if type(position) is not int:
+                position = index(position)
+            state = self._choices.get(position)
             if state is None:
-                state = self._choices[choice.index] = _ChoiceState()
-            delta = choice.delta
+                state = self._choices[position] = _ChoiceState()
+            delta = getattr(choice, "delta", None)
             if delta is not None:  # each field read once: this runs for every chunk
                 # A field of the wrong type (a number where text belongs) is skipped: kept,
                 # it would fail the join at the end and cost the stream's usage and cost.
-                text = delta.content
-                if text and type(text) is str:
-                    state.text.append(text)
+                content_text = getattr(delta, "content", None)
+                if content_text and type(content_text) is str:
+                    state.text.append(content_text)
                 refusal = getattr(delta, "refusal", None)
                 if refusal and type(refusal) is str:
                     state.refusal.append(refusal)
-                tool_calls = delta.tool_calls
-                if tool_calls:
+                tool_calls = getattr(delta, "tool_calls", None)
+                if tool_calls and type(tool_calls) is list:
                     state.add_tool_deltas(tool_calls)
-            finish = choice.finish_reason
+            finish = getattr(choice, "finish_reason", None)
             if finish:
                 state.finish = finish
                 state.raw = choice  # Azure's filter verdicts ride on the final choice
@@ -221,6 +238,7 @@ class ChatStreamAccumulator:
             response_id=get(last, "id"), response_model=get(last, "model"),
             **usage_numbers(self._usage, "prompt_tokens", "completion_tokens",
                             "prompt_tokens_details", "completion_tokens_details"))
+        served_tier(result, last)
         answers: list[tuple[Any, Any, list[RequestedToolCall], Any]] = []
         for _, state in sorted(self._choices.items()):
             text = "".join(state.text)
@@ -248,19 +266,21 @@ class _ChoiceState:
         self.raw: Any = None
         self.tools: dict[int, list[Any]] = {}  # index -> [id, name, [argument fragments]]
 
-    def add_tool_deltas(self, deltas: Any) -> None:
+    def add_tool_deltas(self, deltas: list[Any]) -> None:
         for delta in deltas:
-            entry = self.tools.get(delta.index)
+            position = index(get(delta, "index"))
+            entry = self.tools.get(position)
             if entry is None:
-                entry = self.tools[delta.index] = [None, "", []]
-            if delta.id:
-                entry[0] = delta.id
-            fn = delta.function
-            if fn is not None:
-                if fn.name:
-                    entry[1] += fn.name
-                if fn.arguments:
-                    entry[2].append(fn.arguments)
+                entry = self.tools[position] = [None, "", []]
+            call_id = get(delta, "id")
+            if call_id and type(call_id) is str:
+                entry[0] = call_id
+            fn = get(delta, "function")
+            name, arguments = get(fn, "name"), get(fn, "arguments")
+            if name and type(name) is str:
+                entry[1] += name
+            if arguments and type(arguments) is str:
+                entry[2].append(arguments)
 
     def tool_calls(self) -> list[tuple[str | None, str, str]]:
         return [(e[0], e[1], "".join(e[2])) for _, e in sorted(self.tools.items())]

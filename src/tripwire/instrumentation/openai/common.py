@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire import semconv
-from tripwire._core.fields import get, given
+from tripwire._core.fields import get, given, safe_text
 from tripwire._core.instrumentor import ClientInfos
-from tripwire._core.invocation import Lazy, Request
+from tripwire._core.invocation import Lazy, Request, Result
 from tripwire._core.stainless import stream_requested
 
 # OpenAI-compatible hosts with a well-known gen_ai.provider.name. Unknown hosts (vLLM,
@@ -55,8 +55,14 @@ def chat_request(provider: str, attrs: dict[str, Any], kwargs: dict[str, Any], t
                  declared: dict[str, Any] | None, *, system_texts: list[str],
                  input_messages: Lazy, prompt_text: Lazy,
                  system_instructions: Lazy | None = None) -> Request:
-    """The ``Request`` of a chat call (Chat Completions, Responses): model, stream flag and
-    tools read the same way from the ``create`` arguments; the API's own parts given."""
+    """The ``Request`` of a chat call (Chat Completions, Responses): model, stream flag,
+    service tier and tools read the same way from the ``create`` arguments; the API's own
+    parts given."""
+    tier = kwargs.get("service_tier")
+    if not given(tier):  # SDKs older than the parameter send it in extra_body
+        tier = get(kwargs.get("extra_body"), "service_tier")
+    if isinstance(tier, str) and tier:
+        attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = safe_text(tier)
     return Request(
         operation=semconv.OP_CHAT,
         provider=provider,
@@ -88,3 +94,11 @@ def usage_numbers(usage: Any, input_key: str, output_key: str, input_details: st
         out["reasoning_tokens"] = get(details, "reasoning_tokens")
     return out
 
+
+
+def served_tier(result: Result, response: Any) -> None:
+    """``openai.response.service_tier``: the tier that served the call (a request for
+    ``auto`` or ``priority`` may be served at another), which its price follows."""
+    tier = get(response, "service_tier")
+    if isinstance(tier, str) and tier:
+        result.attributes[semconv.OPENAI_RESPONSE_SERVICE_TIER] = safe_text(tier)

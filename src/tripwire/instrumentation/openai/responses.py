@@ -6,13 +6,14 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core import content
-from tripwire._core.fields import get, given, put, put_number, sequence
+from tripwire._core.fields import get, given, items, put, put_number, sequence, text
 from tripwire._core.invocation import Request, Result
 from tripwire._core.stainless import is_stream_result, unwrap_raw
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.openai.common import (
     chat_request,
+    served_tier,
     start_attributes,
     usage_numbers,
 )
@@ -108,13 +109,14 @@ def parse_response(response: Any, request: Request) -> Result:
                           "input_tokens_details", "output_tokens_details")
     result = Result(response_id=get(response, "id"), response_model=get(response, "model"),
                     **usage)
+    served_tier(result, response)
     # ("text" | "refusal", value) or ("tool_call", RequestedToolCall), in order: the message
     # JSON is built from them only if content is captured.
     pieces: list[tuple[str, Any]] = []
-    for item in get(response, "output") or ():
+    for item in items(get(response, "output")):
         kind = get(item, "type")
         if kind == "message":
-            for part in get(item, "content") or ():
+            for part in items(get(item, "content")):
                 part_type = get(part, "type")
                 if part_type == "output_text":
                     pieces.append(("text", get(part, "text")))
@@ -135,7 +137,8 @@ def parse_response(response: Any, request: Request) -> Result:
             result.refusal_source = semconv.REFUSAL_SOURCE_FINISH_REASON
             result.refusal_category = "content_filter"
     result.output_messages = lambda: [content.message("assistant", _parts(pieces), finish)]
-    result.output_text = lambda: "".join(v or "" for kind, v in pieces if kind == "text")
+    result.output_text = lambda: "".join(v for kind, v in pieces
+                                         if kind == "text" and type(v) is str)
     return result
 
 
@@ -156,8 +159,8 @@ def _finish_reason(response: Any, has_tool_calls: bool) -> str | None:
     if status == "completed":
         return "tool_calls" if has_tool_calls else "stop"
     if status == "incomplete":
-        reason = get(get(response, "incomplete_details"), "reason")
-        return _INCOMPLETE_REASONS.get(reason, reason or "incomplete")
+        reason = text(get(get(response, "incomplete_details"), "reason"))
+        return _INCOMPLETE_REASONS.get(reason, reason) if reason else "incomplete"
     if status in ("failed", "cancelled"):
         return "error" if status == "failed" else "cancelled"
     return None
@@ -177,11 +180,13 @@ class ResponsesStreamAccumulator:
     def add(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            self._text.append(event.delta)
+            delta = getattr(event, "delta", None)
+            if type(delta) is str:  # a number here would fail the join, and the result
+                self._text.append(delta)
         elif kind in _TERMINAL_EVENTS:
-            self._final = event.response
+            self._final = getattr(event, "response", None)
         elif kind in ("response.created", "response.in_progress"):
-            self._latest = event.response
+            self._latest = getattr(event, "response", None)
 
     def result(self) -> Result:
         if self._final is not None:
