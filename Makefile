@@ -4,6 +4,7 @@
 # per set of extras, keyed on pyproject.toml so that editing it reinstalls):
 #   demo       tripwire-otel + openai
 #   demo-rag   + qdrant-client
+#   demo-agent + openai-agents
 #   test, lint, e2e, bench   the test and dev extras (every provider SDK, pytest, ruff, mypy)
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,9 +14,10 @@ PIP := $(PY) -m pip install --disable-pip-version-check
 HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 RAG_STAMP := $(VENV)/.installed-rag-$(HASH)
+AGENT_STAMP := $(VENV)/.installed-agent-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: install demo demo-rag test lint bench e2e clean
+.PHONY: install demo demo-rag demo-agent test lint bench e2e clean
 
 # Everything a contributor needs (what `make test` installs).
 install: $(TEST_STAMP)
@@ -34,6 +36,11 @@ $(RAG_STAMP): pyproject.toml | $(PY)
 	$(PIP) -e ".[openai,qdrant]"
 	@touch $@
 
+$(AGENT_STAMP): pyproject.toml | $(PY)
+	@echo "==> installing tripwire-otel[openai,openai-agents] into $(VENV) (what the agent demo needs)"
+	$(PIP) -e ".[openai,openai-agents]"
+	@touch $@
+
 $(TEST_STAMP): pyproject.toml | $(PY)
 	@echo "==> installing tripwire-otel[test,dev] into $(VENV) (every provider SDK, test and lint tools)"
 	$(PIP) -e ".[test,dev]"
@@ -45,6 +52,9 @@ demo: $(DEMO_STAMP)
 
 demo-rag: $(RAG_STAMP)
 	$(PY) examples/rag_agent.py
+
+demo-agent: $(AGENT_STAMP)
+	$(PY) examples/agent_demo.py
 
 test: $(TEST_STAMP)
 	scripts/install-test-deps.sh
@@ -63,3 +73,15 @@ e2e: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# Mutation testing of the code whose output users act on (docs/testing.md, "Mutation
+# testing"): module by module, each mutant against its module's tests only. Results and a
+# per-module score table in build/mutate/; MUTATE_GROUPS=refusal,drift... runs only those,
+# MUTATE_JOBS (default 2) mutants at once. mutate-sample: a fixed sample of it (CI-sized).
+comma := ,
+.PHONY: mutate mutate-sample
+mutate: $(TEST_STAMP)
+	$(PY) scripts/mutate.py $(subst $(comma), ,$(MUTATE_GROUPS))
+
+mutate-sample: $(TEST_STAMP)
+	$(PY) scripts/mutate.py --sample --min 100

@@ -9,6 +9,7 @@ enrichment   enrichment.py  the EnrichingSpanProcessor alone, per span
 memory       memory.py      RSS and retained objects over ``--spans`` spans and SDK calls
 budget-store budget_store.py  the enforce-mode gate per call: in memory and on Redis
 redaction    redaction.py   redaction MB/s on prose and adversarial inputs; a 1 MB prompt
+agents       agents.py      µs per agent step (processor) and per LangGraph superstep
 
 The timing, A/B rounds, floor and table printing are in harness.py; the targets are the
 table in docs/performance.md (targets.py reads it). ``--check`` exits 1 when a target is
@@ -28,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 import harness
 import targets
+from agents import print_agents, run_agents
 from budget_store import print_budget_store, run_budget_store
 from enrichment import print_enrichment, run_enrichment
 from imports import print_imports, run_imports
@@ -46,6 +48,8 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "budget-store": (lambda a: run_budget_store(2000 if a.quick else 20000), print_budget_store),
     "redaction": (lambda a: run_redaction(2 if a.quick else 5), print_redaction),
     "sampling": (lambda a: run_sampling(max(a.rounds, 5), a.calls), print_sampling),
+    "agents": (lambda a: run_agents(max(a.rounds // 2, 3), 20 if a.quick else 100),
+               print_agents),
 }
 
 

@@ -20,14 +20,17 @@ NO_TESTS = {5, 33}
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", default="mutants", help="mutmut's work directory")
+    parser.add_argument("roots", nargs="*", default=["mutants"],
+                        help="mutmut work directories (default: mutants)")
     parser.add_argument("--min", type=float, default=None,
                         help="exit 1 when a module that was run scores below this (percent)")
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     args = parser.parse_args(argv)
     rows = []
     survivors: list[str] = []
-    for meta in sorted(Path(args.root).rglob("*.py.meta")):
+    metas = [(root, meta) for root in map(Path, args.roots)
+             for meta in sorted(root.rglob("*.py.meta"))]
+    for root, meta in metas:
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         counts = Counter()
         for name, code in codes.items():
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         ran = counts["killed"] + counts["survived"] + counts["no tests"]
         if not ran:
             continue
-        module = str(meta.relative_to(args.root))[: -len(".meta")]
+        module = str(meta.relative_to(root))[: -len(".meta")]
         rows.append((module, ran, counts, 100.0 * counts["killed"] / ran))
     if not rows:
         print("no mutation results: run `make mutate` first", file=sys.stderr)

@@ -1,6 +1,8 @@
 """Budgets: the ``tripwire.budget()`` block API, budget rules and the budgets file.
 
-Scopes: ``trace`` (one request; ``TRIPWIRE_BUDGET_TRACE_USD`` / ``_TOKENS``), ``conversation``
+Scopes: ``trace`` (one request; ``TRIPWIRE_BUDGET_TRACE_USD`` / ``_TOKENS``), ``agent`` (one
+agent or workflow run: each open ``invoke_agent`` / ``invoke_workflow`` span a call runs inside,
+nested runs included; ``TRIPWIRE_BUDGET_AGENT_RUN_USD``), ``conversation``
 (``gen_ai.conversation.id``), ``user`` (``user.id`` / ``enduser.id`` attribute or baggage),
 ``feature`` (``tripwire.feature``: baggage, the local root's ``http.route`` or the setting),
 ``global`` (the whole process), each optionally over a rolling ``window`` (minute, hour, day),
@@ -23,7 +25,10 @@ from typing import Any
 from tripwire.errors import ConfigError
 from tripwire.settings import read_settings_file
 
-SCOPES = ("trace", "conversation", "user", "feature", "global")
+SCOPES = ("trace", "agent", "conversation", "user", "feature", "global")
+# Scopes whose accounts end with their run (a request, an agent run): never pinned in memory,
+# and given an expiry in a shared store, since one account per run would pile up for ever.
+RUN_SCOPES = frozenset({"trace", "agent"})
 WINDOWS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _BUCKETS = 60
 _clock = time.monotonic
@@ -221,12 +226,15 @@ def parse_budgets(data: Any, where: str = "TRIPWIRE_BUDGETS_FILE") -> tuple[Budg
 
         budgets:
           - name: per-conversation
-            scope: conversation        # trace | conversation | user | feature | global
+            scope: conversation        # trace | agent | conversation | user | feature | global
             usd: 1.00                  # and/or tokens: 200000
           - name: openai-hourly
             scope: global
             window: hour               # minute | hour | day: rolling window
             usd: 20
+          - name: per-agent-run
+            scope: agent               # every agent / workflow run, keyed by the run's span
+            usd: 0.50                  # (its account is named by gen_ai.agent.name)
     """
     items = data.get("budgets") if isinstance(data, dict) else None
     if not isinstance(items, list):

@@ -42,6 +42,7 @@ OURS: dict[str, str] = {
     "langchain-core": "tripwire_langchain",
     "mcp": "tripwire_mcp",
     "openai-agents": "tripwire_openai_agents",
+    "langgraph": "tripwire_langgraph",
 }
 # A foreign instrumentor of these also records calls tripwire never instruments (botocore:
 # S3, DynamoDB…): disabling it would lose them.

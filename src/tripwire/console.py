@@ -76,6 +76,14 @@ def describe(span: ReadableSpan) -> str:
                      f"{_plural(a.get(semconv.TRIPWIRE_TRACE_LLM_CALLS, 0), 'LLM call')}, "
                      f"{a.get(semconv.TRIPWIRE_TRACE_INPUT_TOKENS, 0)} in / "
                      f"{a.get(semconv.TRIPWIRE_TRACE_OUTPUT_TOKENS, 0)} out tokens")
+    if semconv.TRIPWIRE_AGENT_STEPS in a:  # an agent or workflow run's rollup
+        cost = a.get(semconv.TRIPWIRE_AGENT_COST_USD)
+        facts.append((f"run cost ${cost:.6f}" if cost is not None else "run cost ?")
+                     + f" · {_plural(a[semconv.TRIPWIRE_AGENT_STEPS], 'step')} ("
+                     f"{_plural(a.get(semconv.TRIPWIRE_AGENT_LLM_CALLS, 0), 'LLM call')}, "
+                     f"{_plural(a.get(semconv.TRIPWIRE_AGENT_TOOL_CALLS, 0), 'tool call')})")
+    if semconv.TRIPWIRE_AGENT_SUPERSTEPS in a:
+        facts.append(_plural(a[semconv.TRIPWIRE_AGENT_SUPERSTEPS], "superstep"))
     if semconv.TRIPWIRE_TOOL_CALL_NAMES in a:
         facts.append("asked for tools " + ",".join(a[semconv.TRIPWIRE_TOOL_CALL_NAMES]))
     if semconv.TRIPWIRE_RETRIEVAL_DOCUMENT_COUNT in a:
@@ -101,6 +109,14 @@ def describe(span: ReadableSpan) -> str:
             flags.append(f"{label} " + ",".join(a[key]))
     if a.get(semconv.TRIPWIRE_TOOL_LOOP):
         flags.append("TOOL LOOP")
+    if a.get(semconv.TRIPWIRE_AGENT_TOOL_LOOP):
+        flags.append(f"TOOL LOOP IN RUN (x{a.get(semconv.TRIPWIRE_AGENT_TOOL_LOOP_COUNT, '?')})")
+    if a.get(semconv.TRIPWIRE_AGENT_MAX_STEPS_EXCEEDED):
+        flags.append("MAX STEPS EXCEEDED")
+    if a.get(semconv.TRIPWIRE_AGENT_RECURSION_LIMIT_REACHED):
+        flags.append("RECURSION LIMIT REACHED")
+    if a.get(semconv.TRIPWIRE_GUARDRAIL_TRIGGERED):
+        flags.append(f"GUARDRAIL {a.get(semconv.TRIPWIRE_GUARDRAIL_NAME, '')}".rstrip())
     if a.get(semconv.TRIPWIRE_RETRIEVAL_EMPTY):
         flags.append("EMPTY RETRIEVAL")
     if a.get(semconv.TRIPWIRE_RETRIEVAL_LOW_RELEVANCE):

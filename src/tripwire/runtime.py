@@ -114,6 +114,9 @@ class Runtime:
         # budget gate is attached while at least one of those is.
         self._processors: weakref.WeakSet[Any] = weakref.WeakSet()
         self._gate_owners: weakref.WeakSet[Any] = weakref.WeakSet()
+        # How many are alive, as a plain attribute: read as every span starts and ends (a
+        # WeakSet's len() is a Python call); kept by attach/detach and when one is collected.
+        self.processors_alive = 0
         # The enrichment steps without an exporter, for spans no processor will see.
         self._accountant: Any = None
         # Set up by tripwire.configure() (the pipeline is built once per process) and by
@@ -211,8 +214,10 @@ class Runtime:
         return book
 
     def budget_rules(self, settings: Settings) -> tuple[BudgetRule, ...]:
-        """The budget rules ``settings`` name (trace limits and the budgets file), cached."""
-        key = (settings.budgets_file, settings.budget_trace_usd, settings.budget_trace_tokens)
+        """The budget rules ``settings`` name (trace and agent-run limits, the budgets file),
+        cached."""
+        key = (settings.budgets_file, settings.budget_trace_usd, settings.budget_trace_tokens,
+               settings.budget_agent_run_usd)
         cached = self._rules
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -227,7 +232,11 @@ class Runtime:
         """A processor starts: count it, and with ``budget_gate`` enforce budgets before
         calls while it lives."""
         with self._lock:
+            if processor not in self._processors:
+                # collected without shutdown(): the WeakSet forgets it, the flag follows
+                weakref.finalize(processor, self._recount).atexit = False
             self._processors.add(processor)
+            self.processors_alive = len(self._processors)
             if budget_gate:
                 self._gate_owners.add(processor)
 
@@ -236,6 +245,12 @@ class Runtime:
         with self._lock:
             self._processors.discard(processor)
             self._gate_owners.discard(processor)
+            self.processors_alive = len(self._processors)
+
+    def _recount(self) -> None:
+        # A weakref callback: the collected processor's references are already cleared, so
+        # iterating the set sees only live ones. No lock (a callback may run mid-attach).
+        self.processors_alive = sum(1 for _ in self._processors)
 
     @property
     def processor_count(self) -> int:
@@ -403,6 +418,7 @@ class Runtime:
             self.instruments.clear()
             self._processors = weakref.WeakSet()
             self._gate_owners = weakref.WeakSet()
+            self.processors_alive = 0
             self._accountant = None
             self.configured_provider = None
             self.decorator_providers = (None, None)

@@ -277,6 +277,11 @@ METRIC_MODEL_CHANGES = "tripwire.model.changes"
 METRIC_RETRIEVAL_DOCUMENTS = "tripwire.retrieval.documents"
 METRIC_CONTEXT_WINDOW_UTILIZATION = "tripwire.context_window.utilization"
 METRIC_RETRIES = "tripwire.retries"
+# Calls that could not be priced (unknown model or no usage): never counted as $0.
+METRIC_UNPRICED_CALLS = "tripwire.unpriced_calls"
+# Agent and workflow runs that ended (processors/agents.py), by gen_ai.agent.name or
+# gen_ai.workflow.name, gen_ai.operation.name and error.type.
+METRIC_AGENT_RUNS = "tripwire.agent.runs"
 
 TRIPWIRE_TOOL_CALL_ERROR_KIND = "tripwire.tool_call.error.kind"
 TOOL_ERROR_UNKNOWN_TOOL = "unknown_tool"
@@ -301,6 +306,8 @@ EMITTED_METRICS = frozenset(
         METRIC_RETRIEVAL_DOCUMENTS,
         METRIC_CONTEXT_WINDOW_UTILIZATION,
         METRIC_RETRIES,
+        METRIC_AGENT_RUNS,
+        METRIC_UNPRICED_CALLS,
     }
 )
 
@@ -331,3 +338,16 @@ TRIPWIRE_AGENT_OUTPUT_TOKENS = "tripwire.agent.output_tokens"
 TRIPWIRE_AGENT_UNPRICED_CALLS = "tripwire.agent.unpriced_calls"
 TRIPWIRE_AGENT_STEPS = "tripwire.agent.steps"
 TRIPWIRE_AGENT_MAX_STEPS_EXCEEDED = "tripwire.agent.max_steps_exceeded"
+# Tool loops within one agent run (processors/tool_loop.py): on an execute_tool span, how many
+# times this tool ran with these arguments in its (innermost) agent run, set once that reaches
+# TRIPWIRE_TOOL_LOOP_THRESHOLD; on the agent span, that a loop happened in its run and the
+# highest such count (nested runs included).
+TRIPWIRE_TOOL_LOOP_RUN_COUNT = "tripwire.tool.loop.run_count"
+TRIPWIRE_AGENT_TOOL_LOOP = "tripwire.agent.tool_loop"
+TRIPWIRE_AGENT_TOOL_LOOP_COUNT = "tripwire.agent.tool_loop.count"
+# LangGraph runs (instrumentation/langgraph): the supersteps the graph ran (the unit of its
+# recursion limit; tripwire.agent.steps stays the processor's llm_calls + tool_calls), and a
+# run stopped by its recursion limit (GraphRecursionError), with the limit when it was set.
+TRIPWIRE_AGENT_SUPERSTEPS = "tripwire.agent.supersteps"
+TRIPWIRE_AGENT_RECURSION_LIMIT_REACHED = "tripwire.agent.recursion_limit_reached"
+TRIPWIRE_AGENT_RECURSION_LIMIT = "tripwire.agent.recursion_limit"

@@ -68,6 +68,7 @@ class Settings:
     budgets_file: str | None = None
     budget_trace_usd: float | None = None
     budget_trace_tokens: int | None = None
+    budget_agent_run_usd: float | None = None
     budget_mode: BudgetMode = BudgetMode.FLAG
     budget_warn_ratio: float = 0.8
     budget_output_estimate: int = 1024
@@ -255,6 +256,8 @@ _SPECS: tuple[_Spec, ...] = (
           "Budget per trace (one request) in USD."),
     _Spec("budget_trace_tokens", "TRIPWIRE_BUDGET_TRACE_TOKENS", _optional_tokens, "a positive integer",
           "Budget per trace in tokens (input + output)."),
+    _Spec("budget_agent_run_usd", "TRIPWIRE_BUDGET_AGENT_RUN_USD", _optional_usd, "a positive number of USD",
+          "Budget per agent or workflow run (each invoke_agent / invoke_workflow span, nested runs included) in USD."),
     _Spec("budget_mode", "TRIPWIRE_BUDGET_MODE", BudgetMode, "one of flag, enforce",
           "flag: mark spans, emit events and metrics. enforce: also refuse calls once a scope is spent."),
     _Spec("budget_warn_ratio", "TRIPWIRE_BUDGET_WARN_RATIO", _ratio, "a number in (0, 1]",

@@ -91,11 +91,11 @@ def test_two_instrumentors_two_spans_one_charge(server: FakeOpenAIServer, ours_f
         client = server.client()
         server.enqueue(chat_reply(content="Paris", usage=(1200, 30)),
                        chat_reply(content="Rome", usage=(800, 10)))
-        with tripwire.budget(usd=10.0) as block:
-            with pipe.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
-                for _ in range(2):
-                    client.chat.completions.create(
-                        model="gpt-4o-mini", messages=[{"role": "user", "content": "Capital?"}])
+        with tripwire.budget(usd=10.0) as block, \
+                pipe.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
+            for _ in range(2):
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "Capital?"}])
     finally:
         for instrumentor in reversed(order):  # outermost first
             instrumentor.uninstrument()

@@ -8,6 +8,7 @@ Expected costs come from genai-prices directly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,8 +162,8 @@ class _global_budget:
         from tripwire.runtime import replace_settings
 
         self._file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-        self._file.write('{"budgets": [{"name": "all", "scope": "global", "usd": %r}]}'
-                         % self.usd)
+        json.dump({"budgets": [{"name": "all", "scope": "global", "usd": self.usd}]},
+                  self._file)
         self._file.close()
         replace_settings(budgets_file=self._file.name)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from genai_prices import Usage, calc_price
+
 from processors.otlp_receiver import OTLPReceiver
 from test_zero_code import _env, _instrument_command
-
 from tripwire.testing.openai_server import FakeOpenAIServer, chat_reply
 
 pytest.importorskip("opentelemetry.instrumentation.openai_v2",

@@ -45,6 +45,8 @@ INSTRUMENTS: dict[str, tuple[str, str]] = {
     semconv.METRIC_RETRIEVAL_DOCUMENTS: (HISTOGRAM, "{document}"),
     semconv.METRIC_CONTEXT_WINDOW_UTILIZATION: (HISTOGRAM, "1"),
     semconv.METRIC_RETRIES: (COUNTER, "{retry}"),
+    semconv.METRIC_AGENT_RUNS: (COUNTER, "{run}"),
+    semconv.METRIC_UNPRICED_CALLS: (COUNTER, "{call}"),
 }
 
 _UNIT_MAP = {

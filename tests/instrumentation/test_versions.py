@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
+import pkgutil
 import subprocess
 import sys
 import sysconfig
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from packaging.requirements import Requirement
 
+import tripwire.instrumentation
 from processors.otlp_receiver import OTLPReceiver
 from tripwire._core.instrumentor import TripwireInstrumentor
 from tripwire.instrumentation.anthropic import AnthropicInstrumentor
@@ -31,8 +33,10 @@ from tripwire.testing import FakeAnthropicServer, FakeOpenAIServer
 
 from .telemetry_env import TelemetryEnv, instrumented
 
-INSTRUMENTORS = ("openai", "anthropic", "google_genai", "bedrock", "chromadb", "qdrant",
-                 "langchain", "mcp")
+# Every instrumentor package (each has a package.py with _instruments).
+INSTRUMENTORS = tuple(sorted(
+    module.name for module in pkgutil.iter_modules(tripwire.instrumentation.__path__)
+    if module.ispkg))
 TRIPWIRE_LOG = "tripwire"
 
 

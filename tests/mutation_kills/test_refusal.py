@@ -5,6 +5,7 @@ tool (docs/testing.md, "Mutation testing")."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ def _messages(*parts_per_message: list[dict[str, Any]]) -> str:
                        for parts in parts_per_message])
 
 
-def _flags(harness: Harness, output: str, reasons: tuple[str, ...] = ("stop",)) -> dict:
+def _flags(harness: Harness, output: Any, reasons: tuple[str, ...] = ("stop",)) -> dict:
     harness.llm("gpt-4o-mini", **{semconv.GEN_AI_RESPONSE_FINISH_REASONS: reasons,
                                   semconv.GEN_AI_OUTPUT_MESSAGES: output})
     attrs = harness.span("chat gpt-4o-mini").attributes
@@ -164,3 +165,24 @@ def test_non_inference_spans_are_never_refusals(harness: Harness) -> None:
                 **{semconv.GEN_AI_RESPONSE_FINISH_REASONS: ("content_filter",)})
     assert semconv.TRIPWIRE_REFUSAL not in harness.spans()[0].attributes
     assert _refusal_count(harness) == 0
+
+
+def test_only_the_last_reply_refusing_is_not_a_refusal(harness: Harness) -> None:
+    # every reply text is read, not only the last message's
+    assert _flags(harness, _messages([_text(ANSWERS)], [_text(REFUSES)])) == {}
+
+
+@pytest.mark.parametrize("output", ["42", "null", "true", '"I cannot help with that."'])
+def test_output_json_that_is_not_a_message_list_is_read_quietly(
+        harness: Harness, caplog: pytest.LogCaptureFixture, output: str) -> None:
+    with caplog.at_level(logging.DEBUG, logger="tripwire"):
+        assert _flags(harness, output) == {}
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+
+
+def test_output_messages_of_another_type_are_read_quietly(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    # a foreign instrumentor recording the messages as a list attribute, not JSON
+    with caplog.at_level(logging.DEBUG, logger="tripwire"):
+        assert _flags(harness, ("I cannot help with that.",)) == {}  # type: ignore[arg-type]
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]

@@ -148,7 +148,7 @@ def start_span(tracer: trace.Tracer, name: str, kind: SpanKind,
     span = tracer.start_span(name, ctx, kind=kind, attributes=attributes)
     runtime = get_runtime()
     recording = span.is_recording()
-    if recording and runtime.processor_count:
+    if recording and runtime.processors_alive:  # a plain int: this runs for every call
         return span, None  # the common case: the processor accounts for it as it ends
     if not recording:
         parent = trace.get_current_span(ctx).get_span_context()

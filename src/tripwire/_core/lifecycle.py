@@ -111,28 +111,38 @@ def cancelled_by_timeout() -> bool:
 class LiveSpan(ABC, Generic[R]):
     """One started span until it ends; subclasses record the outcome in :meth:`_record_end`."""
 
-    __slots__ = ("_accounting", "_end_lock", "_ended", "_token", "span")
+    __slots__ = ("_accounting", "_end_lock", "_ended", "_invalid", "_token", "span")
 
     def __init__(self, tracer: trace.Tracer, name: str, kind: SpanKind,
                  attributes: dict[str, Any]) -> None:
         self._ended = False
         self._end_lock = threading.Lock()
         self._token: object = None
+        self._invalid: tuple[str, ...] = ()
         # What an SDK or a provider handed us may not be encodable (a lone surrogate in a
         # model name fails the whole OTLP batch): made safe here, once, for every span.
-        dropped = safe_attributes(attributes)
-        if dropped:
-            attributes[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = tuple(dropped)
+        self._flag_invalid(attributes, safe_attributes(attributes))
         # Not sampled, or no processor: the span accounts for itself as it ends.
         self.span, self._accounting = start_span(
             tracer, safe_text(name), kind, attributes, otel_context.get_current())
 
     def set_safe(self, attributes: dict[str, Any]) -> None:
         """Set ``attributes`` (a private dict) made encodable; what cannot be is flagged."""
-        dropped = safe_attributes(attributes)
-        if dropped:
-            attributes[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = tuple(dropped)
+        self._flag_invalid(attributes, safe_attributes(attributes))
         self.span.set_attributes(attributes)
+
+    def _flag_invalid(self, attributes: dict[str, Any], dropped: Any) -> None:
+        """``tripwire.invalid_attributes`` in ``attributes``: every key dropped on this span so
+        far (at its start, from the response, named by the caller), not only the last ones."""
+        named = attributes.get(semconv.TRIPWIRE_INVALID_ATTRIBUTES)
+        if not dropped and not named:
+            return
+        keys = list(self._invalid)
+        for key in (*(named if isinstance(named, (tuple, list)) else ()), *dropped):
+            if isinstance(key, str) and key not in keys:
+                keys.append(key)
+        self._invalid = tuple(keys)
+        attributes[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = self._invalid
 
     @classmethod
     def try_start(cls: type[S], *args: Any) -> S | None:

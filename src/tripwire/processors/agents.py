@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import Event
 
 from tripwire import semconv
 from tripwire.processors.base import SpanData, fused_enrich
+from tripwire.processors.budget import limit_attributes
 from tripwire.processors.state import ProcessState
 
 _NAME_PREFIXES = (semconv.OP_INVOKE_AGENT + " ", semconv.OP_INVOKE_WORKFLOW + " ")
@@ -47,6 +48,15 @@ class AgentTally:
     output_tokens: int = 0
     input_reported: bool = False
     output_reported: bool = False
+    # gen_ai.agent.name (or the workflow's name) as the span started: names the run's budget
+    # account (ledger.agent_run_keys)
+    name: str | None = None
+    workflow: bool = False  # an invoke_workflow run (its name is a gen_ai.workflow.name)
+    # the first budget of scope ``agent`` this run's calls exceeded (a ledger Crossing)
+    budget_exceeded: Any = None
+    # (tool, arguments hash) -> executions in this run (tool_loop.py); bounded like the trace's
+    tool_repeats: dict[tuple[str, str], int] | None = None
+    loop_count: int = 0  # highest repeat count that reached the loop threshold
 
     def add(self, other: AgentTally) -> None:
         self.llm_calls += other.llm_calls
@@ -58,6 +68,7 @@ class AgentTally:
         self.output_tokens += other.output_tokens
         self.input_reported = self.input_reported or other.input_reported
         self.output_reported = self.output_reported or other.output_reported
+        self.loop_count = max(self.loop_count, other.loop_count)
 
 
 def is_agent_span(name: str, attributes: Any) -> bool:
@@ -87,9 +98,42 @@ def track_agent_start(state: ProcessState, span: Any, ctx: Any) -> None:
         enclosing = key if runs.get(key) is not None else state.agent_links.get(key)
     own = (ctx.trace_id, ctx.span_id)
     if agent:
-        runs.set(own, AgentTally(enclosing))
+        runs.set(own, AgentTally(enclosing, name=_run_name(name, attrs),
+                                 workflow=_is_workflow(name, attrs)))
     elif enclosing is not None:
         state.agent_links.set(own, enclosing)
+
+
+def _run_name(name: str, attrs: Any) -> str | None:
+    for key in (semconv.GEN_AI_AGENT_NAME, semconv.GEN_AI_WORKFLOW_NAME):
+        value = attrs.get(key) if attrs else None
+        if isinstance(value, str) and value:
+            return value
+    _, _, rest = name.partition(" ")
+    return rest or None
+
+
+def _is_workflow(name: str, attrs: Any) -> bool:
+    operation = attrs.get(semconv.GEN_AI_OPERATION_NAME) if attrs else None
+    if operation is not None:
+        return bool(operation == semconv.OP_INVOKE_WORKFLOW)
+    return name.startswith(semconv.OP_INVOKE_WORKFLOW + " ")
+
+
+def run_label(span: SpanData) -> tuple[str, str] | None:
+    """``(gen_ai.agent.name, name)`` — or ``(gen_ai.workflow.name, name)`` for a workflow
+    run — of the innermost run a span (not yet ended by this enricher) is part of: a metric
+    dimension of its cost. Agent and workflow names are code constants, not user data."""
+    state = span.state
+    if not len(state.agent_runs):
+        return None  # the fast path: no agent run open in this process
+    ctx = span.span.context
+    key = state.agent_links.get((ctx.trace_id, ctx.span_id)) if ctx is not None else None
+    tally = state.agent_runs.get(key) if key is not None else None
+    if tally is None or not tally.name:
+        return None
+    return (semconv.GEN_AI_WORKFLOW_NAME if tally.workflow else semconv.GEN_AI_AGENT_NAME,
+            tally.name)
 
 
 def _number(value: Any) -> bool:
@@ -146,6 +190,7 @@ class AgentEnricher:
         attrs = span.attributes
         if attrs.get(semconv.TRIPWIRE_GUARDRAIL_TRIGGERED) is True:
             _count_guardrail(span)
+        _count_run(span, tally)
         if tally is None:
             return False
         if tally.enclosing is not None:  # the run around this one includes it
@@ -168,7 +213,35 @@ class AgentEnricher:
         limit = span.settings.agent_max_steps
         if limit is not None and steps > limit:
             added[semconv.TRIPWIRE_AGENT_MAX_STEPS_EXCEEDED] = True
+        if tally.loop_count:
+            added[semconv.TRIPWIRE_AGENT_TOOL_LOOP] = True
+            added[semconv.TRIPWIRE_AGENT_TOOL_LOOP_COUNT] = tally.loop_count
+        crossing = tally.budget_exceeded
+        if crossing is not None:  # this run's own budget (scope agent) was exceeded
+            added[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True
+            added.update(limit_attributes(crossing))
         return True
+
+
+def _count_run(span: SpanData, tally: AgentTally | None) -> None:
+    """One point of ``tripwire.agent.runs`` per agent or workflow run that ended."""
+    attrs: dict[str, Any] = {}
+    if span.operation:
+        attrs[semconv.GEN_AI_OPERATION_NAME] = span.operation
+    for key in (semconv.GEN_AI_AGENT_NAME, semconv.GEN_AI_WORKFLOW_NAME):
+        value = span.attributes.get(key)
+        if isinstance(value, str) and value:
+            attrs[key] = value
+    if semconv.GEN_AI_AGENT_NAME not in attrs and semconv.GEN_AI_WORKFLOW_NAME not in attrs:
+        name = tally.name if tally is not None else _run_name(span.name, None)
+        if name:
+            attrs[semconv.GEN_AI_AGENT_NAME] = name
+    error = span.attributes.get(semconv.ERROR_TYPE)
+    if isinstance(error, str) and error:
+        attrs[semconv.ERROR_TYPE] = error
+    if span.feature:
+        attrs[semconv.TRIPWIRE_FEATURE] = span.feature
+    span.instruments.agent_runs.add(1, attrs)
 
 
 def _count_guardrail(span: SpanData) -> None:

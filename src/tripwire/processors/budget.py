@@ -13,6 +13,7 @@ from tripwire.processors.ledger import (
     LedgerUnavailable,
     ScopeKeys,
     Spend,
+    agent_run_keys,
     crossings,
     scopes,
     settle_blocks,
@@ -23,7 +24,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _limit_attrs(crossing: Crossing) -> dict[str, Any]:
+def limit_attributes(crossing: Crossing) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         semconv.TRIPWIRE_BUDGET_NAME: crossing.rule.name,
         semconv.TRIPWIRE_BUDGET_SCOPE: crossing.rule.scope,
@@ -36,7 +37,7 @@ def _limit_attrs(crossing: Crossing) -> dict[str, Any]:
 
 
 def _event_attrs(crossing: Crossing) -> dict[str, Any]:
-    attrs = _limit_attrs(crossing)
+    attrs = limit_attributes(crossing)
     key = (semconv.TRIPWIRE_BUDGET_SPENT_USD if crossing.unit == "usd"
            else semconv.TRIPWIRE_BUDGET_SPENT_TOKENS)
     attrs[key] = crossing.spent
@@ -62,7 +63,7 @@ class BudgetEnricher:
             self._charge(span, blocks, result)
         if root_exceeded and record is not None:
             result.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True
-            for key, value in _limit_attrs(record.budget_exceeded).items():
+            for key, value in limit_attributes(record.budget_exceeded).items():
                 result.attributes.setdefault(key, value)
         return result if result.attributes or result.events else None
 
@@ -106,8 +107,12 @@ class BudgetEnricher:
             else:
                 result.attributes[semconv.TRIPWIRE_BUDGET_UNPRICED] = True
         spends: list[Spend] = []
+        # The agent runs this call is part of (scope ``agent``), found as the gate finds them.
+        runs = (agent_run_keys(span.state, span.trace_id, span_id)
+                if any(rule.scope == "agent" for rule in rules) else [])
         if rules:
-            keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature)
+            keys = ScopeKeys(format(span.trace_id, "032x"), conversation, user, span.feature,
+                             tuple(key for _, key in runs))
             try:
                 spends = runtime.ledger.settle(f"{span.trace_id:032x}{span_id:016x}",
                                                scopes(rules, keys), usd, tokens, reservation)
@@ -122,9 +127,13 @@ class BudgetEnricher:
             if crossing.exceeded:
                 if semconv.TRIPWIRE_BUDGET_EXCEEDED not in result.attributes:
                     result.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] = True
-                    result.attributes.update(_limit_attrs(crossing))
+                    result.attributes.update(limit_attributes(crossing))
                 if record is not None and record.budget_exceeded is None:
                     record.budget_exceeded = crossing
+                if crossing.rule.scope == "agent":  # flagged on the run's span as it ends
+                    for tally, key in runs:
+                        if key == crossing.scope_key and tally.budget_exceeded is None:
+                            tally.budget_exceeded = crossing
             if not crossing.crossed:
                 continue
             name = semconv.EVENT_BUDGET_EXCEEDED if crossing.exceeded else semconv.EVENT_BUDGET_WARNING

@@ -14,6 +14,7 @@ from typing import Any
 from opentelemetry.sdk.trace import Event
 
 from tripwire import semconv
+from tripwire.processors.agents import run_label
 from tripwire.processors.base import SpanData, fused_enrich
 from tripwire.processors.prices import PriceContext, Usage
 
@@ -84,6 +85,15 @@ def failed_without_usage(span: SpanData) -> bool:
             and semconv.ERROR_TYPE in span.attributes)
 
 
+def _unpriced(span: SpanData, added: dict[str, Any], reason: str) -> None:
+    """Flag a call that cannot be priced and count it in ``tripwire.unpriced_calls`` (the
+    cost counter adds nothing for it: unknown is never zero)."""
+    added[semconv.TRIPWIRE_COST_UNPRICED] = True
+    added[semconv.TRIPWIRE_COST_UNPRICED_REASON] = reason
+    span.instruments.unpriced_calls.add(1, {**span.shared_metric_attributes(),
+                                            semconv.TRIPWIRE_COST_UNPRICED_REASON: reason})
+
+
 class CostEnricher:
     """``tripwire.cost.usd`` + ``tripwire.cost.source`` + ``tripwire.cost.tier``, or
     ``tripwire.cost.unpriced`` + ``tripwire.cost.unpriced_reason``.
@@ -119,13 +129,11 @@ class CostEnricher:
         if usage is None:
             if failed_without_usage(span):
                 return False
-            added[semconv.TRIPWIRE_COST_UNPRICED] = True
-            added[semconv.TRIPWIRE_COST_UNPRICED_REASON] = semconv.UNPRICED_REASON_UNKNOWN_USAGE
+            _unpriced(span, added, semconv.UNPRICED_REASON_UNKNOWN_USAGE)
             return True
         price = span.price_and_window()[0]
         if price is None or not price.priced:
-            added[semconv.TRIPWIRE_COST_UNPRICED] = True
-            added[semconv.TRIPWIRE_COST_UNPRICED_REASON] = semconv.UNPRICED_REASON_UNKNOWN_MODEL
+            _unpriced(span, added, semconv.UNPRICED_REASON_UNKNOWN_MODEL)
             return True
         terms = price_context(attrs) if price.overlay is None else ()
         when = None
@@ -143,4 +151,6 @@ class CostEnricher:
     @staticmethod
     def _count(span: SpanData, usd: float) -> None:
         if usd > 0:
-            span.instruments.cost.add(usd, span.shared_metric_attributes())
+            attrs = span.shared_metric_attributes()
+            run = run_label(span)  # the agent run the call belongs to (cost per agent)
+            span.instruments.cost.add(usd, {**attrs, run[0]: run[1]} if run else attrs)

@@ -12,13 +12,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 
 from tripwire import semconv
-from tripwire.budgets import Account, BudgetBlock, BudgetRule, load_budgets_file
+from tripwire.budgets import RUN_SCOPES, Account, BudgetBlock, BudgetRule, load_budgets_file
 from tripwire.errors import ConfigError
 from tripwire.processors.state import BoundedTable, ProcessState, TraceRecord
 from tripwire.settings import Settings
@@ -36,6 +36,8 @@ class ScopeKeys:
     conversation: str | None
     user: str | None
     feature: str | None
+    # One key per agent or workflow run the call is part of, innermost first (agent_run_keys)
+    agent: tuple[str, ...] = ()
 
     def key(self, scope: str) -> str | None:
         if scope == "global":
@@ -176,7 +178,7 @@ class InMemoryLedger:
     def _place(self, rule: BudgetRule, key: str, account: Account) -> None:
         """Pin or unpin ``account`` after a change; re-examine the oldest pinned one."""
         table_key = (rule.name, key)
-        pin = account.live or (rule.scope != "trace" and _over(rule, account.spent()))
+        pin = account.live or (rule.scope not in RUN_SCOPES and _over(rule, account.spent()))
         if pin:
             if table_key not in self._pinned:
                 self._accounts.pop(table_key)
@@ -188,7 +190,7 @@ class InMemoryLedger:
         if self._pinned:
             oldest_key, (oldest_rule, oldest) = next(iter(self._pinned.items()))
             if oldest_key != table_key and not oldest.live and (
-                    oldest_rule.scope == "trace" or not _over(oldest_rule, oldest.spent())):
+                    oldest_rule.scope in RUN_SCOPES or not _over(oldest_rule, oldest.spent())):
                 del self._pinned[oldest_key]  # its window drained: an ordinary entry again
                 self._accounts.set(oldest_key, oldest)
             else:
@@ -259,6 +261,8 @@ def rules_from(settings: Settings) -> tuple[BudgetRule, ...]:
     if settings.budget_trace_usd is not None or settings.budget_trace_tokens is not None:
         found.append(BudgetRule("trace", "trace", settings.budget_trace_usd,
                                 settings.budget_trace_tokens))
+    if settings.budget_agent_run_usd is not None:
+        found.append(BudgetRule("agent_run", "agent", settings.budget_agent_run_usd))
     if settings.budgets_file:
         try:
             found.extend(load_budgets_file(settings.budgets_file))
@@ -271,6 +275,9 @@ def scopes(rules: Iterable[BudgetRule], keys: ScopeKeys) -> list[Scope]:
     """The (rule, scope key) pairs that apply, given the keys known for a call."""
     found: list[Scope] = []
     for rule in rules:
+        if rule.scope == "agent":
+            found.extend((rule, key) for key in keys.agent)
+            continue
         key = keys.key(rule.scope)
         if key is not None:
             found.append((rule, key))
@@ -344,6 +351,32 @@ def root_route(record: TraceRecord | None) -> str | None:
     return route if isinstance(route, str) and route else None
 
 
+# How many agent runs around a call are charged at most (runs nest a few levels deep; the
+# bound only guards against a malformed chain).
+_MAX_AGENT_DEPTH = 16
+
+
+def agent_run_keys(state: ProcessState, trace_id: int, span_id: int) -> list[tuple[Any, str]]:
+    """The agent and workflow runs a span is part of, innermost first, as (tally, account
+    key): the span itself when it is one, else the open run around it (``agent_links``,
+    noted as spans start), then the runs around that one. Each run has its own account, keyed
+    by the run's span and named by its ``gen_ai.agent.name`` (or workflow name)."""
+    runs = state.agent_runs
+    if not len(runs):
+        return []  # the fast path: no agent run open in this process
+    key: tuple[int, int] | None = (trace_id, span_id)
+    if runs.get(key) is None:  # type: ignore[arg-type]
+        key = state.agent_links.get(key)  # type: ignore[arg-type]
+    found: list[tuple[Any, str]] = []
+    while key is not None and len(found) < _MAX_AGENT_DEPTH:
+        tally = runs.get(key)
+        if tally is None:
+            break
+        found.append((tally, f"{tally.name or ''}/{key[0]:032x}/{key[1]:016x}"))
+        key = tally.enclosing
+    return found
+
+
 def scopes_before_call(state: ProcessState, rules: tuple[BudgetRule, ...], settings: Settings,
                        ctx: Context) -> list[Scope]:
     """The ledger scopes a call about to start in ``ctx`` spends from."""
@@ -356,5 +389,8 @@ def scopes_before_call(state: ProcessState, rules: tuple[BudgetRule, ...], setti
         user=_baggage_str(ctx, *USER_KEYS) or (record.user_id if record else None),
         feature=_baggage_str(ctx, semconv.BAGGAGE_FEATURE)
         or (record.feature if record else None) or root_route(record) or settings.feature,
+        agent=tuple(key for _, key in agent_run_keys(state, span_ctx.trace_id,
+                                                      span_ctx.span_id))
+        if span_ctx.is_valid and any(rule.scope == "agent" for rule in rules) else (),
     )
     return scopes(rules, keys)

@@ -124,6 +124,8 @@ class Instruments:
     budget_violations: SummingCounter
     model_changes: SummingCounter
     tool_call_errors: SummingCounter
+    agent_runs: SummingCounter
+    unpriced_calls: SummingCounter
     context_window_utilization: Histogram
 
 
@@ -138,6 +140,9 @@ _COUNTERS = (
      "Snapshot behind a requested model name changed"),
     ("tool_call_errors", semconv.METRIC_TOOL_CALL_ERRORS, "{error}",
      "Unknown tools, invalid arguments, failed executions and loops"),
+    ("agent_runs", semconv.METRIC_AGENT_RUNS, "{run}", "Agent and workflow runs that ended"),
+    ("unpriced_calls", semconv.METRIC_UNPRICED_CALLS, "{call}",
+     "LLM calls that could not be priced (unknown model or no usage), never counted as $0"),
 )
 
 

@@ -22,8 +22,8 @@ from tripwire import semconv
 from tripwire._compat import on_ending_hook
 from tripwire._core.guard import log_failure
 from tripwire.budgets import active_blocks
-from tripwire.processors.base import Enricher, Enrichment, SpanData, fused_enrich
 from tripwire.processors.agents import AgentEnricher, track_agent_start
+from tripwire.processors.base import Enricher, Enrichment, SpanData, fused_enrich
 from tripwire.processors.budget import BudgetEnricher
 from tripwire.processors.context_window import ContextWindowEnricher
 from tripwire.processors.cost import CostEnricher
@@ -37,6 +37,9 @@ from tripwire.processors.state import OpenCall, ProcessState, TraceRecord
 from tripwire.processors.tool_loop import ToolLoopEnricher
 from tripwire.runtime import Runtime, get_runtime
 from tripwire.settings import Settings
+
+# Span names of agent and workflow runs that carry no operation name (agents.is_agent_span).
+_AGENT_PREFIXES = (semconv.OP_INVOKE_AGENT + " ", semconv.OP_INVOKE_WORKFLOW + " ")
 
 
 def default_enrichers() -> list[Enricher]:
@@ -164,7 +167,7 @@ class EnrichingSpanProcessor(SpanProcessor):
     def account(self, span: ReadableSpan) -> None:
         """Cost, budgets, flags and metrics of such a span as it ends; never exported."""
         try:
-            self._enrich(span)
+            self._enrich(span, rebuild=False)  # nothing is exported: no enriched copy
         except Exception:
             log_failure("accounting")
 
@@ -190,10 +193,17 @@ class EnrichingSpanProcessor(SpanProcessor):
         blocks = active_blocks()
         if blocks:
             state.span_blocks.set((ctx.trace_id, ctx.span_id), blocks)
-        _track_call(state, span, ctx)
-        track_agent_start(state, span, ctx)
+        # The operation read once (a read of a live span's attributes is two Python calls).
+        attrs = span.attributes
+        operation = attrs.get(semconv.GEN_AI_OPERATION_NAME) if attrs else None
+        _track_call(state, span, ctx, operation)
+        # track_agent_start returns at once unless the span may be an agent run or one is
+        # open: that test here saves its call and second attribute read on every span.
+        if (operation in semconv.AGENT_OPERATIONS or len(state.agent_runs)
+                or span.name.startswith(_AGENT_PREFIXES)):
+            track_agent_start(state, span, ctx)
 
-    def _enrich(self, span: ReadableSpan) -> ReadableSpan:
+    def _enrich(self, span: ReadableSpan, rebuild: bool = True) -> ReadableSpan:
         ctx = span.context
         if ctx is None:
             return span
@@ -208,7 +218,7 @@ class EnrichingSpanProcessor(SpanProcessor):
             return span  # not a GenAI span and no rollup to attach: the fast path
         # The table of spans already enriched by another instance (several exporters) is
         # only consulted while there is more than one.
-        shared = runtime.processor_count > 1
+        shared = runtime.processors_alive > 1
         key = (ctx.trace_id, ctx.span_id)
         done: Enrichment | None = state.processed.get(key) if shared else None
         if done is None:
@@ -229,10 +239,10 @@ class EnrichingSpanProcessor(SpanProcessor):
                 done = self._compute(span, ctx, state, record, merged, operation, is_root)
             if shared:
                 state.processed.set(key, done)
-            if not done.attributes and not done.events:
+            if not rebuild or (not done.attributes and not done.events):
                 return span
             return _rebuild(span, done, merged, self._fallback_limits)
-        if not done.attributes and not done.events:
+        if not rebuild or (not done.attributes and not done.events):
             return span
         return _rebuild(span, done, None, self._fallback_limits)
 
@@ -319,21 +329,24 @@ discard = _Discard()
 
 # --- one provider call counted once ---------------------------------------------------------
 
-def _track_call(state: ProcessState, span: Any, ctx: Any) -> None:
+def _track_call(state: ProcessState, span: Any, ctx: Any, operation: Any) -> None:
     """Remember an LLM call span (inference or embeddings, told by ``gen_ai.operation.name``
-    at its start) and every span started inside one, while they are open: a call span nested
-    in another describes the same provider call (two instrumentors, a framework's span around
-    a client span) and is counted once (:func:`_counted_once`)."""
+    at its start, ``operation``) and every span started inside one, while they are open: a
+    call span nested in another describes the same provider call (two instrumentors, a
+    framework's span around a client span) and is counted once (:func:`_counted_once`)."""
     calls = state.calls
+    is_call = operation in semconv.PRICED_OPERATIONS
+    if not len(calls):  # nothing open: no span around this one can be a call
+        if is_call:
+            calls.set((ctx.trace_id, ctx.span_id), OpenCall(True, None))
+        return
     parent = span.parent
     enclosing = None
-    if parent is not None and len(calls):
+    if parent is not None:
         key = (parent.trace_id, parent.span_id)
         around = calls.get(key)
         if around is not None:
             enclosing = key if around.is_call else around.enclosing
-    attrs = span.attributes
-    is_call = bool(attrs) and attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.PRICED_OPERATIONS
     if is_call or enclosing is not None:
         calls.set((ctx.trace_id, ctx.span_id), OpenCall(is_call, enclosing))
 

@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from tripwire.budgets import BudgetRule
+from tripwire.budgets import RUN_SCOPES, BudgetRule
 from tripwire.processors.ledger import (
     Amount,
     Crossing,
@@ -225,8 +225,9 @@ class RedisLedger:
 
     @staticmethod
     def _expire_ms(rule: BudgetRule) -> int:
-        # A trace ends with its request; every other cumulative budget lasts while configured.
-        return TRACE_ACCOUNT_TTL_SECONDS * 1000 if rule.scope == "trace" and not \
+        # A trace ends with its request, an agent run with the run; every other cumulative
+        # budget lasts while configured.
+        return TRACE_ACCOUNT_TTL_SECONDS * 1000 if rule.scope in RUN_SCOPES and not \
             rule.window_seconds else 0
 
     @staticmethod

@@ -1,5 +1,12 @@
 """Tool-call errors: unknown tools and invalid arguments the model asked for, failed tool
-executions, and loops (same tool + arguments repeated within a trace)."""
+executions, and loops (same tool + arguments repeated within a trace, and within an agent run).
+
+A loop is counted twice over: per trace (``TraceRecord.tool_calls``: the flag, event and
+metric, as before agents were tracked) and per agent run (the innermost open
+``invoke_agent`` / ``invoke_workflow`` span around the tool, ``AgentTally.tool_repeats``): the
+tool span then also carries ``tripwire.tool.loop.run_count``, the loop's event and metric the
+run's ``gen_ai.agent.name``, and the run's span ``tripwire.agent.tool_loop``. A long-lived
+trace in which separate runs make the same call is flagged per trace, not per run."""
 
 from __future__ import annotations
 
@@ -36,6 +43,32 @@ def _add_requesting_model(attrs: dict[str, Any], record: TraceRecord | None) -> 
             attrs[key] = value
 
 
+def _repeat(calls: dict[tuple[str, str], int], call: tuple[str, str], limit: int) -> int:
+    """Count one more execution of ``call``; the caller holds the table's lock."""
+    # Popped and re-inserted: the dict stays in least-recently-seen order, so a call that
+    # keeps repeating is never the one forgotten.
+    count = calls.pop(call, 0) + 1
+    if count == 1 and len(calls) >= limit:
+        # One long-lived trace or run (an agent running for hours) is bounded too: forget
+        # the tool call seen least recently.
+        del calls[next(iter(calls))]
+    calls[call] = count
+    return count
+
+
+def _agent_run(span: SpanData) -> Any:
+    """The open agent run (``AgentTally``) around this span, if any. The agents enricher,
+    which runs after this one, drops the link."""
+    state = span.state
+    if not len(state.agent_runs):
+        return None
+    ctx = span.span.context
+    if ctx is None:
+        return None
+    key = state.agent_links.get((ctx.trace_id, ctx.span_id))
+    return state.agent_runs.get(key) if key is not None else None
+
+
 class ToolLoopEnricher:
     name = "tool_loop"
 
@@ -61,25 +94,35 @@ class ToolLoopEnricher:
         record = span.record
         if not tool or not isinstance(args_hash, str) or record is None:
             return None
+        call = (tool, args_hash)
+        limit = span.settings.state_max_entries
         with span.state.traces.lock:
-            calls = record.tool_calls
-            # Popped and re-inserted: the dict stays in least-recently-seen order, so a
-            # call that keeps repeating is never the one forgotten.
-            count = calls.pop((tool, args_hash), 0) + 1
-            if count == 1 and len(calls) >= span.settings.state_max_entries:
-                # One long-lived trace (an agent running for hours) is bounded too: forget
-                # the tool call seen least recently.
-                del calls[next(iter(calls))]
-            calls[(tool, args_hash)] = count
-        if count < span.settings.tool_loop_threshold:
+            count = _repeat(record.tool_calls, call, limit)
+        threshold = span.settings.tool_loop_threshold
+        run = _agent_run(span)
+        run_count = 0
+        if run is not None:
+            with span.state.agent_runs.lock:
+                if run.tool_repeats is None:
+                    run.tool_repeats = {}
+                run_count = _repeat(run.tool_repeats, call, limit)
+                if run_count >= threshold:
+                    run.loop_count = max(run.loop_count, run_count)
+        if count < threshold:
             return None
         out: dict[str, Any] = {semconv.TRIPWIRE_TOOL_LOOP: True,
                                semconv.TRIPWIRE_TOOL_LOOP_COUNT: count}
+        if run_count >= threshold:
+            out[semconv.TRIPWIRE_TOOL_LOOP_RUN_COUNT] = run_count
+        agent = run.name if run is not None else None
         events = []
-        if count == span.settings.tool_loop_threshold:  # once per loop, when it is detected
-            self._count(span, semconv.TOOL_ERROR_LOOP, tool)
-            events.append(event(semconv.EVENT_TOOL_LOOP, span.end_time, {
-                semconv.GEN_AI_TOOL_NAME: tool, semconv.TRIPWIRE_TOOL_LOOP_COUNT: count}))
+        if count == threshold:  # once per loop, when it is detected
+            self._count(span, semconv.TOOL_ERROR_LOOP, tool, agent)
+            found: dict[str, Any] = {semconv.GEN_AI_TOOL_NAME: tool,
+                                     semconv.TRIPWIRE_TOOL_LOOP_COUNT: count}
+            if agent:
+                found[semconv.GEN_AI_AGENT_NAME] = agent
+            events.append(event(semconv.EVENT_TOOL_LOOP, span.end_time, found))
         return Enrichment(out, events)
 
     def _requested(self, span: SpanData) -> None:
@@ -94,11 +137,13 @@ class ToolLoopEnricher:
             self._count(span, semconv.TOOL_ERROR_INVALID_ARGUMENTS, name)
 
     @staticmethod
-    def _count(span: SpanData, kind: str, tool: str | None) -> None:
+    def _count(span: SpanData, kind: str, tool: str | None, agent: str | None = None) -> None:
         attrs = span.metric_attributes()
         if not span.is_inference:
             _add_requesting_model(attrs, span.record)
         attrs[semconv.TRIPWIRE_TOOL_CALL_ERROR_KIND] = kind
         if tool:
             attrs[semconv.GEN_AI_TOOL_NAME] = tool
+        if agent:  # a code constant, like the tool's name: low cardinality
+            attrs[semconv.GEN_AI_AGENT_NAME] = agent
         span.instruments.tool_call_errors.add(1, attrs)
