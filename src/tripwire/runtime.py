@@ -30,6 +30,9 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.metrics import NoOpMeterProvider, get_meter_provider
+
+from tripwire._compat import is_proxy_meter_provider
 from tripwire._core.guard import log_failure, reset_failure_log
 from tripwire._core.precall import PreCallInfo
 from tripwire.errors import BudgetExceededError, BudgetStoreUnavailableError, ConfigError
@@ -269,6 +272,24 @@ class Runtime:
         In flag mode (the default) the wrapper skips the gate entirely: no request info is
         built, no estimate made, nothing reserved."""
         return self.budget_gate_attached and self.settings.budget_mode is BudgetMode.ENFORCE
+
+    def accounting_observed(self) -> bool:
+        """With no processor attached: whether accounting one of tripwire's calls would be
+        seen anywhere — an active ``tripwire.budget()`` block, a budget rule, or a global
+        meter provider that records (tripwire's metrics go there). When nothing would read
+        the result, the call is not accounted: instrumentors used on their own pay nothing
+        for it."""
+        if not _bound:
+            _bind_lazy()
+        if active_blocks():
+            return True
+        try:
+            if self.budget_rules(self.settings):
+                return True
+        except Exception:
+            return True  # a broken rule set is reported where it is used
+        provider = get_meter_provider()
+        return not (isinstance(provider, NoOpMeterProvider) or is_proxy_meter_provider(provider))
 
     def accountant(self) -> Any:
         """What accounts for a span of tripwire's that no enrichment processor will see (its

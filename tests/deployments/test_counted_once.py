@@ -297,3 +297,50 @@ def test_enforce_mode_without_the_processor_refuses_the_call_over_budget(
     finally:
         instrumentor.uninstrument()
     assert block.spent_usd == pytest.approx(_price(1000, 100) * 2)
+
+
+def test_without_processor_budget_or_metrics_nothing_is_accounted(
+        server: FakeOpenAIServer, default_settings: Any) -> None:
+    """Instrumentors used on their own, no budget and no global meter provider: nobody would
+    see the accounting, so none is done (no accountant is even built)."""
+    from opentelemetry.metrics import get_meter_provider
+
+    from tripwire._compat import is_proxy_meter_provider
+    from tripwire.runtime import get_runtime
+
+    assert is_proxy_meter_provider(get_meter_provider())  # this test process never sets one
+    pipe = Pipe(processor=False)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=pipe.provider)
+    try:
+        server.enqueue(chat_reply(content="a", usage=(1000, 100)))
+        server.client().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert get_runtime()._accountant is None
+        assert len(pipe.chat_spans()) == 1  # the span itself is exported as usual
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_without_processor_a_budget_rule_is_still_charged(
+        server: FakeOpenAIServer, use_settings: Any, tmp_path: Any) -> None:
+    import json
+
+    from tripwire.runtime import get_runtime
+
+    budgets = tmp_path / "budgets.json"
+    budgets.write_text(json.dumps({"budgets": [{"name": "all", "scope": "global", "usd": 5}]}))
+    use_settings(budgets_file=str(budgets))
+    pipe = Pipe(processor=False)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=pipe.provider)
+    try:
+        server.enqueue(chat_reply(content="a", usage=(1000, 100)))
+        server.client().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    finally:
+        instrumentor.uninstrument()
+    runtime = get_runtime()
+    [rule] = runtime.budget_rules(runtime.settings)
+    spent = runtime.ledger.spent((rule, ""))
+    assert spent[0] == pytest.approx(_price(1000, 100)) and spent[1] == 1100

@@ -262,7 +262,7 @@ def test_spans_and_metrics_arrive_intact_through_rotel(
             return []
         trace_id = roots[0][1].trace_id
         same = [s for s in spans if s[1].trace_id == trace_id]
-        return same if len(same) >= 9 else []
+        return same if len(same) >= 12 else []
 
     spans = _wait(complete_trace, 20, "a complete trace through rotel", log=workload[2])
     for resource, _, _ in spans:
@@ -299,6 +299,13 @@ def test_spans_and_metrics_arrive_intact_through_rotel(
     assert root.get(sc.TRIPWIRE_BUDGET_EXCEEDED) is True
     assert any(a.get(sc.TRIPWIRE_TOOL_LOOP) is True for a in tools)
     assert any(a.get(sc.TRIPWIRE_CONTEXT_WINDOW_WARNING) is True for a in chats)
+    # the agent run: its rollup, and a call that could not be priced (no cost, flagged)
+    (agent,) = by_name["invoke_agent billing"]
+    assert agent[sc.TRIPWIRE_AGENT_LLM_CALLS] == 2
+    assert agent[sc.TRIPWIRE_AGENT_UNPRICED_CALLS] == 1
+    (unpriced,) = by_name["chat private-model"]
+    assert unpriced[sc.TRIPWIRE_COST_UNPRICED] is True
+    assert sc.TRIPWIRE_COST_USD not in unpriced
 
     # Metrics: every metric the library emits arrived, with the unit the translation assumes.
     metrics = _wait(lambda: (m := received.metrics()) and

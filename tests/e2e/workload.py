@@ -71,6 +71,8 @@ def tripwire_instruments(meter_provider: MeterProvider) -> dict[str, Any]:
         sc.METRIC_MODEL_CHANGES: real.model_changes,
         sc.METRIC_TOOL_CALL_ERRORS: real.tool_call_errors,
         sc.METRIC_CONTEXT_WINDOW_UTILIZATION: real.context_window_utilization,
+        sc.METRIC_AGENT_RUNS: real.agent_runs,
+        sc.METRIC_UNPRICED_CALLS: real.unpriced_calls,
     }
     out[sc.METRIC_RETRIEVAL_DOCUMENTS] = make_operation_telemetry(
         "tripwire.e2e", meter_provider=meter_provider).documents
@@ -97,20 +99,22 @@ def one_round(tracer: trace.Tracer, tel: Any, inst: dict[str, Any], n: int) -> N
 
     def inference(name_suffix: str = "", *, stream: bool = False, finish: str = "stop",
                   extra: dict[str, Any] | None = None, error: str | None = None,
-                  input_tokens: int = 1200, output_tokens: int = 80) -> None:
-        attrs: dict[str, Any] = {**COMMON, sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT}
+                  input_tokens: int = 1200, output_tokens: int = 80,
+                  model: str = MODEL) -> None:
+        attrs: dict[str, Any] = {**COMMON, sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+                                 sc.GEN_AI_REQUEST_MODEL: model}
         if stream:
             attrs[sc.GEN_AI_REQUEST_STREAM] = True
         if not error:
             attrs.update({
-                sc.GEN_AI_RESPONSE_MODEL: snapshot,
+                sc.GEN_AI_RESPONSE_MODEL: snapshot if model == MODEL else model,
                 sc.GEN_AI_RESPONSE_ID: f"chatcmpl-{n}{name_suffix}",
                 sc.GEN_AI_RESPONSE_FINISH_REASONS: (finish,),
                 sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
                 sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
             })
         attrs.update(extra or {})
-        with tracer.start_as_current_span(f"{sc.OP_CHAT} {MODEL}", kind=SpanKind.CLIENT,
+        with tracer.start_as_current_span(f"{sc.OP_CHAT} {model}", kind=SpanKind.CLIENT,
                                           attributes=attrs) as span:
             m = dict(metric_attrs)
             if error:
@@ -152,6 +156,14 @@ def one_round(tracer: trace.Tracer, tel: Any, inst: dict[str, Any], n: int) -> N
         inference("c", finish="content_filter", extra={
             sc.TRIPWIRE_REFUSAL: True, sc.TRIPWIRE_REFUSAL_SOURCE: sc.REFUSAL_SOURCE_FINISH_REASON})
         inference("d", error="RateLimitError", extra={sc.TRIPWIRE_RETRY_COUNT: 2})
+        # An agent run (its rollup and tripwire.agent.runs) with a call tripwire cannot price
+        # (tripwire.unpriced_calls).
+        with tracer.start_as_current_span(
+                "invoke_agent billing", kind=SpanKind.INTERNAL,
+                attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT,
+                            sc.GEN_AI_AGENT_NAME: "billing"}):
+            inference("e", model="gpt-4o")
+            inference("f", model="private-model")
 
     # Direct records: every tripwire.* series exists whatever the enrichers decided.
     inst[sc.METRIC_COST].add(0.0012, metric_attrs)
@@ -162,6 +174,9 @@ def one_round(tracer: trace.Tracer, tel: Any, inst: dict[str, Any], n: int) -> N
         1, {**metric_attrs, tool_error_kind_attribute(): sc.TOOL_ERROR_UNKNOWN_TOOL})
     inst[sc.METRIC_CONTEXT_WINDOW_UTILIZATION].record(0.86, metric_attrs)
     inst[sc.METRIC_RETRIES].add(2, metric_attrs)
+    inst[sc.METRIC_AGENT_RUNS].add(1, {sc.GEN_AI_AGENT_NAME: "billing"})
+    inst[sc.METRIC_UNPRICED_CALLS].add(1, {**metric_attrs, sc.TRIPWIRE_COST_UNPRICED_REASON:
+                                           sc.UNPRICED_REASON_UNKNOWN_MODEL})
 
 
 def main(argv: list[str] | None = None) -> int:

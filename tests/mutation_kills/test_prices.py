@@ -72,6 +72,9 @@ def test_cache_without_its_own_rate_is_billed_as_input(harness: Harness, tmp_pat
     (Usage(1000, 0, 600, 400), Decimal("600") * Decimal("0.3") + 400 * Decimal("3.75")),
     (Usage(1000, 0, 999, 0), Decimal("3") + 999 * Decimal("0.3")),
     (Usage(100, 0, 200, 0), 100 * Decimal("3") + 200 * Decimal("0.3")),
+    # reads and writes together exceed the input (each alone does not): exclusive too
+    (Usage(1000, 0, 800, 500), 1000 * Decimal("3") + 800 * Decimal("0.3")
+     + 500 * Decimal("3.75")),
     (Usage(0, 7, 0, 0), 7 * Decimal("15")),
 ])
 def test_overlay_cost_in_exact_decimals(usage: Usage, expected: Decimal) -> None:

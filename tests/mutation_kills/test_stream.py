@@ -223,3 +223,132 @@ def test_close_proxied(env) -> None:
     assert close_proxied(proxy) is None
     assert stream.closed == 1
     assert len(exporter.get_finished_spans()) == 1
+
+
+def _failed_steps(caplog: pytest.LogCaptureFixture) -> list[str]:
+    import re
+
+    return [m.group(1) for r in caplog.records
+            if (m := re.search(r"telemetry step '([^']+)' failed", r.getMessage()))]
+
+
+def test_every_chunk_reaches_the_accumulator_as_it_came(env) -> None:
+    make, _ = env
+    acc = Acc()
+    assert list(make(Closing(["a", "b", "c"]), acc)) == ["a", "b", "c"]
+    assert acc.chunks == ["a", "b", "c"]
+    acc = Acc()
+    proxy = make(AsyncOnlyClose(["x", "y"]), acc)
+
+    async def run() -> list[Any]:
+        return [c async for c in proxy]
+
+    assert asyncio.run(run()) == ["x", "y"]
+    assert acc.chunks == ["x", "y"]
+
+
+def test_failures_are_logged_under_their_step(env, caplog: pytest.LogCaptureFixture) -> None:
+    make, _ = env
+
+    class BrokenAdd(Acc):
+        def add(self, chunk: Any) -> None:
+            raise RuntimeError("bug")
+
+    with caplog.at_level("DEBUG", logger="tripwire"):
+        assert list(make(Closing([1]), BrokenAdd())) == [1]
+        assert list(make(Closing([1]), Acc(fail_result=True))) == [1]
+    assert _failed_steps(caplog) == ["stream chunk", "stream result"]
+
+
+def test_close_proxied_keeps_a_failing_close_away_from_the_app(
+        env, caplog: pytest.LogCaptureFixture) -> None:
+    make, exporter = env
+    proxy = make(Closing([1], close_fails=True))
+    with caplog.at_level("DEBUG", logger="tripwire"):
+        assert close_proxied(proxy) is None
+    assert _failed_steps(caplog) == ["stream helper close"]
+    assert _one(exporter).attributes[semconv.ERROR_TYPE] == "Boom"
+
+
+class Recording:
+    """Records what its context-manager exits receive."""
+
+    def __init__(self) -> None:
+        self.exits: list[tuple[Any, Any, Any]] = []
+
+    def __iter__(self) -> Recording:
+        return self
+
+    def __next__(self) -> Any:
+        return 1
+
+    def __anext__(self) -> Any:
+        async def one() -> int:
+            return 1
+        return one()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        self.exits.append(exc)
+        return False
+
+    async def __aenter__(self) -> Recording:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        self.exits.append(exc)
+        return False
+
+
+def test_the_stream_exit_receives_the_exception(env) -> None:
+    make, exporter = env
+    stream = Recording()
+    with pytest.raises(KeyError), make(stream) as proxy:
+        next(proxy)
+        raise KeyError("app bug")
+    [(kind, exc, tb)] = stream.exits
+    assert kind is KeyError and isinstance(exc, KeyError) and tb is not None
+    assert _one(exporter).attributes[semconv.ERROR_TYPE] == "KeyError"
+
+
+def test_the_async_stream_exit_receives_the_exception(env) -> None:
+    make, exporter = env
+    stream = Recording()
+
+    async def run() -> None:
+        async with make(stream) as proxy:
+            await proxy.__anext__()
+            raise KeyError("app bug")
+
+    with pytest.raises(KeyError):
+        asyncio.run(run())
+    [(kind, exc, tb)] = stream.exits
+    assert kind is KeyError and isinstance(exc, KeyError) and tb is not None
+    span = _one(exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE] == "KeyError"
+
+
+def test_aclose_falls_back_to_an_async_close(env) -> None:
+    make, exporter = env
+
+    class CloseOnly:
+        def __init__(self) -> None:
+            self.closed = 0
+
+        def __aiter__(self) -> CloseOnly:
+            return self
+
+        async def __anext__(self) -> Any:
+            raise StopAsyncIteration
+
+        async def close(self) -> str:
+            self.closed += 1
+            return "closed"
+
+    stream = CloseOnly()
+    assert asyncio.run(make(stream).aclose()) == "closed"
+    assert stream.closed == 1
+    assert len(exporter.get_finished_spans()) == 1

@@ -164,3 +164,39 @@ def test_a_tool_name_that_is_not_text_is_not_a_label(harness: Harness) -> None:
     assert [(p[KIND], p.get(semconv.GEN_AI_TOOL_NAME), v) for p, v in points] == [
         ("execution_error", None, 3)]
     assert not [s for s in harness.spans() if semconv.TRIPWIRE_TOOL_LOOP in s.attributes]
+
+
+def _agent_run(harness: Harness, arguments: list[str]) -> None:
+    with harness.tracer.start_as_current_span("invoke_agent researcher", attributes={
+            semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+            semconv.GEN_AI_AGENT_NAME: "researcher"}):
+        harness.llm()
+        for args in arguments:
+            _tool(harness, "search", args)
+
+
+def test_a_run_loop_is_flagged_at_exactly_the_threshold(harness: Harness) -> None:
+    _agent_run(harness, ["a", "a", "a"])
+    tools = [s for s in harness.spans() if s.name == "execute_tool search"]
+    assert [t.attributes.get(semconv.TRIPWIRE_TOOL_LOOP_RUN_COUNT) for t in tools] == [
+        None, None, 3]
+    run = harness.span("invoke_agent researcher").attributes
+    assert run[semconv.TRIPWIRE_AGENT_TOOL_LOOP] is True
+    assert run[semconv.TRIPWIRE_AGENT_TOOL_LOOP_COUNT] == 3
+
+
+def test_different_calls_in_a_run_are_no_run_loop(harness: Harness) -> None:
+    _agent_run(harness, ["a", "b", "c", "d"])
+    run = harness.span("invoke_agent researcher").attributes
+    assert semconv.TRIPWIRE_AGENT_TOOL_LOOP not in run
+    assert not [s for s in harness.spans()
+                if semconv.TRIPWIRE_TOOL_LOOP_RUN_COUNT in s.attributes]
+
+
+def test_outside_any_run_there_is_no_run_count(harness: Harness) -> None:
+    harness.settings(tool_loop_threshold=1)
+    with harness.tracer.start_as_current_span("job"):
+        _tool(harness, "search", "a")
+    [tool] = [s for s in harness.spans() if s.name == "execute_tool search"]
+    assert tool.attributes[semconv.TRIPWIRE_TOOL_LOOP_COUNT] == 1
+    assert semconv.TRIPWIRE_TOOL_LOOP_RUN_COUNT not in tool.attributes

@@ -118,3 +118,165 @@ def test_usage_numbers_of_a_message_and_of_a_stream() -> None:
     assert (got["input_tokens"], got["output_tokens"], got["cache_read_tokens"]) == (10, 9, 6)
     assert "attributes" not in got
     assert wire.usage_numbers(None) == {}
+
+
+def _streamed(*events: dict[str, Any]) -> Result:
+    fold = wire.MessageEvents()
+    for event in events:
+        fold.add(event)
+    result = Result()
+    fold.apply(result)
+    return result
+
+
+def _start(index: Any, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def _delta(index: Any, delta: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+def test_streamed_blocks_keep_what_their_start_carried() -> None:
+    result = _streamed(
+        {"type": "message_start", "message": {"id": "msg_1", "model": "claude-x",
+                                              "usage": {"input_tokens": 4, "output_tokens": 1}}},
+        _start(0, {"type": "text", "text": "Hel"}),
+        _delta(0, {"type": "text_delta", "text": "lo"}),
+        _delta(0, {"type": "text_delta", "text": 7}),  # not text: dropped
+        _start(1, {"type": "thinking", "thinking": "Hm"}),
+        _delta(1, {"type": "thinking_delta", "thinking": "m."}),
+        _start(2, {"type": "tool_use", "id": "t1", "name": "get", "input": {"city": "Oslo"}}),
+        _start(3, {"type": "tool_use", "id": "t2", "name": "put", "input": {}}),
+        _delta(3, {"type": "input_json_delta", "partial_json": '{"a": '}),
+        _delta(3, {"type": "input_json_delta", "partial_json": "1}"}),
+        _start(4, {"type": "image"}),
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+         "usage": {"output_tokens": 9}},
+    )
+    assert result.response_id == "msg_1" and result.response_model == "claude-x"
+    assert (result.input_tokens, result.output_tokens) == (4, 9)
+    assert result.finish_reasons == ["tool_use"]
+    assert result.output_text() == "Hello"
+    [message] = result.output_messages()
+    assert message["finish_reason"] == "tool_call"
+    assert message["parts"] == [
+        {"type": "text", "content": "Hello"},
+        {"type": "reasoning", "content": "Hmm."},
+        {"type": "tool_call", "id": "t1", "name": "get", "arguments": {"city": "Oslo"}},
+        {"type": "tool_call", "id": "t2", "name": "put", "arguments": {"a": 1}},
+        {"type": "image"},
+    ]
+    assert [(c.id, c.name) for c in result.tool_calls] == [("t1", "get"), ("t2", "put")]
+
+
+def test_deltas_without_a_start_and_indexes_that_are_not_numbers() -> None:
+    result = _streamed(
+        _delta(True, {"type": "text_delta", "text": "a"}),  # a bool is not an index: 0
+        _delta("1", {"type": "text_delta", "text": "b"}),  # nor is text: 0
+        _delta(2, {"type": "text_delta", "text": "c"}),
+    )
+    assert result.output_text() == "abc"
+    [message] = result.output_messages()
+    assert message["parts"] == [{"type": "text", "content": "ab"},
+                                {"type": "text", "content": "c"}]
+    assert "finish_reason" not in message  # no stop reason streamed
+
+
+def test_a_tool_use_with_neither_fragments_nor_input_has_empty_arguments() -> None:
+    result = _streamed(_start(0, {"type": "tool_use", "id": "t", "name": "ping"}))
+    [message] = result.output_messages()
+    assert message["parts"] == [{"type": "tool_call", "id": "t", "name": "ping",
+                                 "arguments": {}}]
+
+
+def test_request_messages_as_message_parts() -> None:
+    assert wire.input_message({"content": "hi"}) == {
+        "role": "user", "parts": [{"type": "text", "content": "hi"}]}
+    assert wire.input_message({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "Sunny"}, {"type": "image"},
+            {"type": "text", "text": ", 21C"}]},
+        {"type": "document"}, {"no": "type"}, "scalar", None]}) == {
+        "role": "user", "parts": [
+            {"type": "tool_call_response", "id": "t1", "response": "Sunny, 21C"},
+            {"type": "document"}, {"type": "unknown"}]}
+
+
+def test_system_texts_are_joined_line_by_line() -> None:
+    assert wire._plain_text([{"type": "text", "text": "One."}, {"type": "text", "text": 3},
+                             {"type": "text", "text": "Two."}]) == "One.\nTwo."
+    assert wire._plain_text("As is.") == "As is."
+    assert wire._plain_text(None) == ""
+
+
+def test_tool_definitions() -> None:
+    assert wire.tool_definition({"name": "get", "description": "d",
+                                 "input_schema": {"type": "object"}}) == {
+        "type": "function", "name": "get", "description": "d",
+        "parameters": {"type": "object"}}
+    assert wire.tool_definition({"type": "web_search_20250305", "name": "web_search"}) == {
+        "type": "web_search_20250305", "name": "web_search"}
+    assert wire.tool_definition({"name": "bare"})["type"] == "function"
+
+
+def test_a_request_described_exactly() -> None:
+    attrs: dict[str, Any] = {}
+    params = {"model": "m", "max_tokens": 50, "temperature": 0.5, "service_tier": "auto",
+              "system": [{"type": "text", "text": "Be brief."}, {"type": "text", "text": ""}],
+              "messages": [{"role": "user", "content": "Hi"},
+                           {"role": "assistant", "content": [{"type": "text", "text": "Yo"},
+                                                             {"type": "text", "text": "!"}]}],
+              "output_config": {"format": {"type": "json_schema", "schema": {}}}}
+    fields = wire.describe_request(attrs, params)
+    assert attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] == 50
+    assert attrs[sc.TRIPWIRE_REQUEST_SERVICE_TIER] == "auto"
+    assert attrs[sc.GEN_AI_OUTPUT_TYPE] == "json"
+    assert fields["system_texts"] == ["Be brief."]
+    assert fields["prompt_text"]() == "Be brief.\nHi\nYo\n!"
+    assert fields["tool_definitions"] is None  # no tools: nothing to record
+    # sampling parameters read from another object (the beta client splits them)
+    attrs = {}
+    wire.describe_request(attrs, {"messages": []}, {"max_tokens": 7, "service_tier": "batch"})
+    assert attrs == {sc.GEN_AI_REQUEST_MAX_TOKENS: 7, sc.TRIPWIRE_REQUEST_SERVICE_TIER: "batch"}
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"output_config": {"format": {"type": "json_schema"}}}, True),
+    ({"output_config": {"format": {"type": "text"}}}, False),
+    ({"output_config": {"type": "json_schema"}}, False),
+    ({"output_format": {"type": "json_schema"}}, True),
+    ({}, False),
+])
+def test_json_output(params: dict, expected: bool) -> None:
+    assert wire.json_output(params) is expected
+
+
+def test_stop_details_from_the_field_or_an_older_sdks_extras() -> None:
+    class Old:
+        model_extra = {"stop_details": {"category": "cyber"}}
+
+    class Neither:
+        model_extra = None
+
+    assert wire.stop_details({"stop_details": {"category": "bio"}}) == {"category": "bio"}
+    assert wire.stop_details(Old()) == {"category": "cyber"}
+    assert wire.stop_details(Neither()) is None
+    assert wire.stop_details({}) is None
+
+
+def test_a_whole_message_fills_the_result() -> None:
+    result = Result()
+    result.response_id, result.response_model = "kept-id", "kept-model"
+    wire.parse_message(result, {"id": "", "model": "", "stop_reason": "end_turn",
+                                "content": [{"type": "text", "text": "One"},
+                                            {"type": "tool_use", "id": "t", "input": {}},
+                                            {"type": "text", "text": 5},
+                                            {"type": "text", "text": " two"}],
+                                "usage": {"input_tokens": 1, "output_tokens": 2}})
+    assert (result.response_id, result.response_model) == ("kept-id", "kept-model")
+    assert result.output_text() == "One two"
+    [call] = result.tool_calls
+    assert (call.id, call.name) == ("t", "")
+    wire.parse_message(result, {"id": "msg_2", "model": "claude-y", "content": []})
+    assert (result.response_id, result.response_model) == ("msg_2", "claude-y")

@@ -125,3 +125,22 @@ def test_no_agent_spans_no_agent_state(harness: Harness) -> None:
     state = harness.processor.runtime.state
     assert len(state.agent_runs) == 0 and len(state.agent_links) == 0
     assert sc.TRIPWIRE_AGENT_LLM_CALLS not in harness.span("request").attributes
+
+
+def test_pydantic_ai_run_span_inside_a_request_gets_its_rollup(harness: Harness) -> None:
+    # The same run span as above, under a web request's server span (not the local root):
+    # recognised by its name at its start, it gets its rollup although it carries no
+    # gen_ai.operation.name; the request's spans in between are not kept.
+    with harness.tracer.start_as_current_span("POST /support"), \
+            harness.tracer.start_as_current_span(
+                "invoke_agent support", attributes={sc.GEN_AI_AGENT_NAME: "support"}):
+        with harness.tracer.start_as_current_span("db query"):
+            pass
+        harness.llm(input_tokens=500, output_tokens=50)
+        harness.llm(input_tokens=700, output_tokens=70)
+    attrs = harness.span("invoke_agent support").attributes
+    assert attrs[sc.TRIPWIRE_AGENT_LLM_CALLS] == 2
+    assert attrs[sc.TRIPWIRE_AGENT_INPUT_TOKENS] == 1200
+    assert attrs[sc.TRIPWIRE_AGENT_COST_USD] == pytest.approx(1200 * PRICE_IN + 120 * PRICE_OUT)
+    state = harness.processor.runtime.state
+    assert len(state.agent_runs) == 0 and len(state.agent_links) == 0

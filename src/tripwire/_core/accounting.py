@@ -150,6 +150,8 @@ def start_span(tracer: trace.Tracer, name: str, kind: SpanKind,
     recording = span.is_recording()
     if recording and runtime.processors_alive:  # a plain int: this runs for every call
         return span, None  # the common case: the processor accounts for it as it ends
+    if not runtime.processors_alive and not runtime.accounting_observed():
+        return span, None  # no processor, no budget, no metrics: nobody would see it
     if not recording:
         parent = trace.get_current_span(ctx).get_span_context()
         span = ShadowSpan(span, name, kind, attributes, parent if parent.is_valid else None,

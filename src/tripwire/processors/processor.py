@@ -214,8 +214,17 @@ class EnrichingSpanProcessor(SpanProcessor):
         state = runtime.state
         calls = state.calls
         call = calls.pop((ctx.trace_id, ctx.span_id)) if len(calls) else None
+        agent_run = False
         if operation is None and not is_root:
-            return span  # not a GenAI span and no rollup to attach: the fast path
+            # An agent run told by its name at its start (pydantic-ai's run span has no
+            # gen_ai.operation.name) still gets its rollup.
+            runs = state.agent_runs
+            agent_run = bool(len(runs)) and runs.get((ctx.trace_id, ctx.span_id)) is not None
+            if not agent_run:
+                links = state.agent_links
+                if len(links):
+                    links.pop((ctx.trace_id, ctx.span_id))  # a span inside a run ended
+                return span  # not a GenAI span and no rollup to attach: the fast path
         # The table of spans already enriched by another instance (several exporters) is
         # only consulted while there is more than one.
         shared = runtime.processors_alive > 1
@@ -223,7 +232,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         done: Enrichment | None = state.processed.get(key) if shared else None
         if done is None:
             record = state.traces.get(ctx.trace_id)
-            if operation is None:  # a local root: anything to roll up?
+            if operation is None and not agent_run:  # a local root: anything to roll up?
                 if record is None:
                     return span
                 if record.llm_calls == 0 and record.budget_exceeded is None:
