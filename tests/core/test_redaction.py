@@ -150,3 +150,14 @@ def test_prose_with_secret_like_words_is_untouched() -> None:
     prose = ("The key to success: see page 40. Bearer bonds are paper; sk-8 is a skateboard. "
              "AIza is a name. -----BEGIN notes-----")
     assert redact(prose, ALL) == prose
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a card followed by an address: the card pattern used to take the first octet along
+    # and leave ".0.0.1" in the clear
+    ("card 4111 1111 1111 1111 127.0.0.1 end", "card [REDACTED:card] [REDACTED:ipv4] end"),
+    ("4111-1111-1111-1111 192.168.1.20", "[REDACTED:card] [REDACTED:ipv4]"),
+    ("ip 10.0.0.1 4111 1111 1111 1111 x", "ip [REDACTED:ipv4] [REDACTED:card] x"),
+])
+def test_a_card_next_to_an_ip_address_leaves_no_fragment(text: str, expected: str) -> None:
+    assert redact(text, ALL) == expected

@@ -9,6 +9,7 @@ Real openai SDK against the fake server; the official instrumentor is the real p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -65,6 +66,24 @@ class Pipe:
         return sum(p.value for rm in (data.resource_metrics if data else ())
                    for sm in rm.scope_metrics for m in sm.metrics if m.name == name
                    for p in m.data.data_points)
+
+
+@contextmanager
+def ours_alone() -> Iterator[Pipe]:
+    """Our OpenAI instrumentor on a provider with no enrichment processor."""
+    pipe = Pipe(processor=False)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=pipe.provider)
+    try:
+        yield pipe
+    finally:
+        instrumentor.uninstrument()
+
+
+def _one_call(server: FakeOpenAIServer) -> None:
+    server.enqueue(chat_reply(content="a", usage=(1000, 100)))
+    server.client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
 
 
 @pytest.fixture
@@ -279,10 +298,7 @@ def test_budget_block_counts_our_calls_without_the_processor(
 def test_enforce_mode_without_the_processor_refuses_the_call_over_budget(
         server: FakeOpenAIServer, use_settings: Any) -> None:
     use_settings(budget_mode=BudgetMode.ENFORCE, budget_output_estimate=1)
-    pipe = Pipe(processor=False)
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=pipe.provider)
-    try:
+    with ours_alone():
         client = server.client()
         with tripwire.budget(usd=_price(1000, 100) * 1.5) as block:
             server.enqueue(chat_reply(content="a", usage=(1000, 100)),
@@ -294,8 +310,6 @@ def test_enforce_mode_without_the_processor_refuses_the_call_over_budget(
             with pytest.raises(BudgetExceededError):
                 client.chat.completions.create(model="gpt-4o-mini",
                                                messages=[{"role": "user", "content": "x"}])
-    finally:
-        instrumentor.uninstrument()
     assert block.spent_usd == pytest.approx(_price(1000, 100) * 2)
 
 
@@ -309,17 +323,10 @@ def test_without_processor_budget_or_metrics_nothing_is_accounted(
     from tripwire.runtime import get_runtime
 
     assert is_proxy_meter_provider(get_meter_provider())  # this test process never sets one
-    pipe = Pipe(processor=False)
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=pipe.provider)
-    try:
-        server.enqueue(chat_reply(content="a", usage=(1000, 100)))
-        server.client().chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    with ours_alone() as pipe:
+        _one_call(server)
         assert get_runtime()._accountant is None
         assert len(pipe.chat_spans()) == 1  # the span itself is exported as usual
-    finally:
-        instrumentor.uninstrument()
 
 
 def test_without_processor_a_budget_rule_is_still_charged(
@@ -331,15 +338,8 @@ def test_without_processor_a_budget_rule_is_still_charged(
     budgets = tmp_path / "budgets.json"
     budgets.write_text(json.dumps({"budgets": [{"name": "all", "scope": "global", "usd": 5}]}))
     use_settings(budgets_file=str(budgets))
-    pipe = Pipe(processor=False)
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=pipe.provider)
-    try:
-        server.enqueue(chat_reply(content="a", usage=(1000, 100)))
-        server.client().chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
-    finally:
-        instrumentor.uninstrument()
+    with ours_alone():
+        _one_call(server)
     runtime = get_runtime()
     [rule] = runtime.budget_rules(runtime.settings)
     spent = runtime.ledger.spent((rule, ""))

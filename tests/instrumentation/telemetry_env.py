@@ -19,13 +19,12 @@ from tripwire.runtime import set_settings
 from tripwire.settings import Settings
 
 
-@dataclass
-class TelemetryEnv:
+class SpanQueries:
+    """Reads of what an in-memory span exporter and metric reader hold (``exporter`` and
+    ``reader`` are the subclass's fields)."""
+
     exporter: InMemorySpanExporter
     reader: InMemoryMetricReader
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    instrumentor: Any
 
     def spans(self) -> tuple[ReadableSpan, ...]:
         return self.exporter.get_finished_spans()
@@ -34,6 +33,21 @@ class TelemetryEnv:
         spans = self.spans()
         assert len(spans) == 1, [s.name for s in spans]
         return spans[0]
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.name == name]
+
+    def one(self, name: str) -> ReadableSpan:
+        found = self.named(name)
+        assert len(found) == 1, [s.name for s in self.spans()]
+        return found[0]
+
+    def parent_name(self, span: ReadableSpan) -> str | None:
+        if span.parent is None:
+            return None
+        by_id = {s.context.span_id: s for s in self.spans()}
+        parent = by_id.get(span.parent.span_id)
+        return parent.name if parent is not None else None
 
     def points(self, name: str) -> list[Any]:
         data = self.reader.get_metrics_data()
@@ -44,6 +58,15 @@ class TelemetryEnv:
                     if metric.name == name:
                         out.extend(metric.data.data_points)
         return out
+
+
+@dataclass
+class TelemetryEnv(SpanQueries):
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    instrumentor: Any
 
 
 def all_values(span: ReadableSpan) -> str:

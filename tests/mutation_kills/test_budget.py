@@ -373,3 +373,34 @@ def test_enforce_mode_charges_the_reserved_estimate_of_an_unpriced_call(
         budget_trace_usd=1.0, budget_mode=BudgetMode.ENFORCE)),
         ScopeKeys(format(sc.trace_id, "032x"), None, None, None))
     assert runtime.ledger.spent(scope) == (reservation.usd, reservation.tokens)
+
+
+def test_the_scopes_a_call_about_to_start_spends_from(harness: Harness) -> None:
+    from opentelemetry import baggage, context, trace
+
+    from tripwire.processors.ledger import scopes_before_call
+    from tripwire.runtime import get_runtime
+
+    rules = (BudgetRule("t", "trace", usd=1), BudgetRule("c", "conversation", usd=1),
+             BudgetRule("u", "user", usd=1), BudgetRule("f", "feature", usd=1))
+    settings = harness.settings(feature="fallback-feature")
+    state = get_runtime().state
+
+    def keys(ctx: context.Context) -> dict[str, str]:
+        return {rule.name: key for rule, key in scopes_before_call(state, rules, settings, ctx)}
+
+    # outside any span: no trace; the feature from the settings
+    assert keys(context.Context()) == {"f": "fallback-feature"}
+    with harness.tracer.start_as_current_span("job") as job:
+        harness.llm("gpt-4o-mini", **{semconv.GEN_AI_CONVERSATION_ID: "conv-1",
+                                      semconv.USER_ID: "ann"})
+        trace_key = format(job.get_span_context().trace_id, "032x")
+        # what the trace learned from its first call applies to the next one
+        assert keys(context.get_current()) == {"t": trace_key, "c": "conv-1", "u": "ann",
+                                               "f": "fallback-feature"}
+        # baggage wins over what the trace learned
+        ctx = baggage.set_baggage(semconv.BAGGAGE_FEATURE, "checkout")
+        ctx = baggage.set_baggage(semconv.USER_ID, "bob", ctx)
+        ctx = baggage.set_baggage(semconv.GEN_AI_CONVERSATION_ID, "conv-2", ctx)
+        assert keys(ctx) == {"t": trace_key, "c": "conv-2", "u": "bob", "f": "checkout"}
+        assert trace.get_current_span(ctx) is job

@@ -280,3 +280,24 @@ def test_a_whole_message_fills_the_result() -> None:
     assert (call.id, call.name) == ("t", "")
     wire.parse_message(result, {"id": "msg_2", "model": "claude-y", "content": []})
     assert (result.response_id, result.response_model) == ("msg_2", "claude-y")
+
+
+def test_custom_tools_and_empty_or_odd_values() -> None:
+    # a custom tool says "type": "custom" and has a schema: still a function
+    assert wire.tool_definition({"type": "custom", "name": "x", "input_schema": {}})[
+        "type"] == "function"
+    assert wire.system_texts("") == []
+    assert wire.declared_tools([{"name": 5}, {"name": ""}, {"name": "ok"}]) is not None
+    assert list(wire.declared_tools([{"name": 5}, {"name": ""}, {"name": "ok"}]) or ()) == [
+        "ok"]
+    attrs: dict[str, Any] = {}
+    wire.describe_request(attrs, {"messages": []}, {"service_tier": 5, "speed": ""})
+    assert attrs == {}
+
+
+def test_a_delta_without_an_index_joins_block_zero() -> None:
+    result = _streamed(_delta(None, {"type": "text_delta", "text": "a"}),
+                       _delta(1, {"type": "text_delta", "text": "b"}))
+    [message] = result.output_messages()
+    assert message["parts"] == [{"type": "text", "content": "a"},
+                                {"type": "text", "content": "b"}]

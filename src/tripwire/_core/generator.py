@@ -44,19 +44,20 @@ class ActiveGenerator(wrapt.ObjectProxy):  # type: ignore[misc]
             else:
                 self._self_live.fail(exc)
 
+    def _self_stopped(self, exc: BaseException) -> None:
+        """A step raised: the run is over; exhausted or closed is not a failure."""
+        done = isinstance(exc, (StopIteration, StopAsyncIteration, GeneratorExit))
+        self._self_end(None if done else exc)
+
     def _self_run(self, step: Callable[..., Any], *args: Any) -> Any:
-        live = self._self_live
-        token = live.activate()
+        token = self._self_live.activate()
         try:
             return step(*args)
-        except (StopIteration, GeneratorExit):
-            self._self_end(None)
-            raise
         except BaseException as exc:
-            self._self_end(exc)
+            self._self_stopped(exc)
             raise
         finally:
-            live.deactivate(token)
+            self._self_live.deactivate(token)
 
     # --- sync -----------------------------------------------------------------------------
     def __iter__(self) -> ActiveGenerator:
@@ -82,18 +83,14 @@ class ActiveGenerator(wrapt.ObjectProxy):  # type: ignore[misc]
         return self
 
     async def _self_arun(self, step: Callable[..., Any], *args: Any) -> Any:
-        live = self._self_live
-        token = live.activate()
+        token = self._self_live.activate()
         try:
             return await step(*args)
-        except (StopAsyncIteration, GeneratorExit):
-            self._self_end(None)
-            raise
         except BaseException as exc:
-            self._self_end(exc)
+            self._self_stopped(exc)
             raise
         finally:
-            live.deactivate(token)
+            self._self_live.deactivate(token)
 
     async def __anext__(self) -> Any:
         return await self._self_arun(self.__wrapped__.__anext__)

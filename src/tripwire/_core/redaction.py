@@ -139,7 +139,7 @@ def validate_patterns(items: Iterable[str]) -> None:
 # The most specific formats first, whatever order the setting lists them in: a broader
 # pattern run first (a phone number inside a Slack token) would break the specific one and
 # leave the rest of the secret in the clear.
-_ORDER = {"secret": 0, "email": 1, "card": 2, "ipv4": 3, "phone": 4}
+_ORDER = {"secret": 0, "email": 1, "ipv4": 2, "card": 3, "phone": 4}
 
 
 @lru_cache(maxsize=32)

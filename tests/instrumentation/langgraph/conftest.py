@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -24,12 +24,14 @@ from tripwire.runtime import set_settings
 from tripwire.settings import Settings
 from tripwire.testing import FakeOpenAIServer
 
+from ..telemetry_env import SpanQueries
+
 pytest.importorskip("langgraph")
 langchain_openai = pytest.importorskip("langchain_openai")
 
 
 @dataclass
-class GraphEnv:
+class GraphEnv(SpanQueries):
     server: FakeOpenAIServer
     exporter: InMemorySpanExporter
     reader: InMemoryMetricReader
@@ -38,23 +40,6 @@ class GraphEnv:
         return langchain_openai.ChatOpenAI(model=name, base_url=self.server.base_url,
                                            api_key="test-key", max_retries=0)
 
-    def spans(self) -> tuple[ReadableSpan, ...]:
-        return self.exporter.get_finished_spans()
-
-    def named(self, name: str) -> list[ReadableSpan]:
-        return [s for s in self.spans() if s.name == name]
-
-    def one(self, name: str) -> ReadableSpan:
-        found = self.named(name)
-        assert len(found) == 1, [s.name for s in self.spans()]
-        return found[0]
-
-    def parent_name(self, span: ReadableSpan) -> str | None:
-        if span.parent is None:
-            return None
-        by_id = {s.context.span_id: s for s in self.spans()}
-        parent = by_id.get(span.parent.span_id)
-        return parent.name if parent is not None else None
 
 
 def graph_env(settings: Settings) -> Iterator[GraphEnv]:

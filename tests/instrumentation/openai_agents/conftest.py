@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -22,11 +22,13 @@ from tripwire.runtime import set_settings
 from tripwire.settings import Settings
 from tripwire.testing import FakeOpenAIServer
 
+from ..telemetry_env import SpanQueries
+
 agents = pytest.importorskip("agents")
 
 
 @dataclass
-class AgentsEnv:
+class AgentsEnv(SpanQueries):
     server: FakeOpenAIServer
     exporter: InMemorySpanExporter
     reader: InMemoryMetricReader
@@ -34,33 +36,6 @@ class AgentsEnv:
     def model(self, name: str = "gpt-4o-mini") -> Any:
         return agents.OpenAIResponsesModel(model=name, openai_client=self.server.async_client())
 
-    def spans(self) -> tuple[ReadableSpan, ...]:
-        return self.exporter.get_finished_spans()
-
-    def named(self, name: str) -> list[ReadableSpan]:
-        return [s for s in self.spans() if s.name == name]
-
-    def one(self, name: str) -> ReadableSpan:
-        found = self.named(name)
-        assert len(found) == 1, [s.name for s in self.spans()]
-        return found[0]
-
-    def parent_name(self, span: ReadableSpan) -> str | None:
-        if span.parent is None:
-            return None
-        by_id = {s.context.span_id: s for s in self.spans()}
-        parent = by_id.get(span.parent.span_id)
-        return parent.name if parent is not None else None
-
-    def points(self, name: str) -> list[Any]:
-        data = self.reader.get_metrics_data()
-        out: list[Any] = []
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == name:
-                        out.extend(metric.data.data_points)
-        return out
 
 
 def _env(settings: Settings, with_openai: bool) -> Iterator[AgentsEnv]:
