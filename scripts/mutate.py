@@ -85,8 +85,9 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
         ["src/tripwire/processors/cost.py", "src/tripwire/processors/prices.py",
          "src/tripwire/processors/rollup.py"],
         [f"{KILLS}/test_prices.py", f"{KILLS}/test_overlay_file.py", f"{KILLS}/test_cost.py",
-         f"{KILLS}/test_rollup.py", "tests/processors/test_cost_and_rollup.py",
-         "tests/processors/test_price_terms.py", "tests/processors/test_metric_tables.py"],
+         "tests/processors/test_cost_and_rollup.py",
+         "tests/processors/test_price_terms.py", "tests/processors/test_metric_tables.py",
+         "tests/processors/test_agent_metrics.py"],
         ["tripwire.processors.prices.xǁOverlayEntryǁcost__mutmut_*"],
     ),
 }

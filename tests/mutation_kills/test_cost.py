@@ -5,10 +5,14 @@ priced, the incomplete/invalid flags and what the cost counter adds (docs/testin
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from genai_prices import Usage as GPUsage
+from genai_prices import calc_price
+from opentelemetry.trace import SpanKind
 
 from tripwire import semconv
 from tripwire.processors.cost import price_context
@@ -176,3 +180,51 @@ def test_a_cost_already_on_the_span_is_counted_as_is(harness: Harness, tmp_path:
     assert _cost_points(harness) == [pytest.approx(0.25)]
     _attrs(harness, **{semconv.TRIPWIRE_COST_USD: 1})
     assert _cost_points(harness) == [pytest.approx(1.25)]
+
+
+def _dated_call(harness: Harness, when: datetime, **attrs: Any) -> dict[str, Any]:
+    harness.exporter.clear()
+    start = int(when.timestamp()) * 1_000_000_000
+    span = harness.tracer.start_span(
+        "chat gpt-4o", kind=SpanKind.CLIENT, start_time=start,
+        attributes={semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                    semconv.GEN_AI_PROVIDER_NAME: "openai", **attrs})
+    span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, "gpt-4o")
+    span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, 1000)
+    span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, 100)
+    span.end(end_time=start + 1_000_000_000)
+    return dict(harness.span("chat gpt-4o").attributes)
+
+
+def _gpt4o(when: datetime, tier: str | None) -> float:
+    return float(calc_price(GPUsage(input_tokens=1000, output_tokens=100), "gpt-4o",
+                            provider_id="openai", genai_request_timestamp=when,
+                            price_context={"service_tier": tier} if tier else None).total_price)
+
+
+@pytest.mark.parametrize(("when", "tier"), [
+    # genai-prices' priority prices of gpt-4o start on 2026-10-12: the day of the request
+    # decides, to the second, not the day the span is exported
+    (datetime(2026, 10, 11, 23, 59, 59, tzinfo=timezone.utc), "standard"),
+    (datetime(2026, 10, 12, 0, 0, 1, tzinfo=timezone.utc), "priority"),
+    (datetime(2026, 10, 12, 12, 0, 0, tzinfo=timezone.utc), "priority"),
+])
+def test_the_tier_of_the_day_of_the_request(harness: Harness, when: datetime, tier: str) -> None:
+    a = _dated_call(harness, when, **{RESP: "priority"})
+    assert a[semconv.TRIPWIRE_COST_TIER] == tier
+    assert a[semconv.TRIPWIRE_COST_USD] == pytest.approx(
+        _gpt4o(when, None if tier == "standard" else tier), rel=1e-12)
+    if tier == "standard":  # the priority price of the day after is higher
+        assert a[semconv.TRIPWIRE_COST_USD] < _gpt4o(when + timedelta(days=1), "priority")
+
+
+def test_an_unpriced_call_is_counted_with_its_reason(harness: Harness) -> None:
+    harness.llm("no-such-model-xyz")
+    harness.llm("gpt-4o-mini", input_tokens=None, output_tokens=None)
+    points = harness.points(semconv.METRIC_UNPRICED_CALLS)
+    by_reason = {attrs[semconv.TRIPWIRE_COST_UNPRICED_REASON]: (attrs, value)
+                 for attrs, value in points}
+    assert {reason: value for reason, (_, value) in by_reason.items()} == {
+        semconv.UNPRICED_REASON_UNKNOWN_MODEL: 1, semconv.UNPRICED_REASON_UNKNOWN_USAGE: 1}
+    attrs = by_reason[semconv.UNPRICED_REASON_UNKNOWN_MODEL][0]
+    assert attrs[semconv.GEN_AI_REQUEST_MODEL] == "no-such-model-xyz"

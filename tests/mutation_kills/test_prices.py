@@ -5,13 +5,22 @@ the cache is added up, not subtracted (docs/testing.md, "Mutation testing")."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from tripwire import semconv
-from tripwire.processors.prices import OverlayEntry, Usage
+from tripwire.processors.prices import (
+    OverlayEntry,
+    Price,
+    PriceBook,
+    Usage,
+    _bare_bedrock_name,
+    _genai_find,
+    _genai_lookup,
+)
 
 from .conftest import Harness
 
@@ -90,3 +99,205 @@ def test_an_entry_without_prices_costs_nothing_for_any_kind() -> None:
     assert entry.cost(Usage(1000, 1000, 500, 200)) == 0
     assert OverlayEntry("m", output_per_mtok=Decimal(1)).priced
     assert OverlayEntry("m", input_per_mtok=Decimal(0)).priced
+
+
+# --- the price book: which price and window a (provider, model) gets -----------------------
+
+def _snapshot() -> Any:
+    from genai_prices import data_snapshot
+    return data_snapshot.get_snapshot()
+
+
+@pytest.mark.parametrize(("model", "bare"), [
+    ("claude-3-5-sonnet-20240620", True),
+    ("anthropic.claude-3-5-sonnet-20240620-v1:0", False),
+    ("us.anthropic.claude-3-5-sonnet-20240620-v1:0", False),
+    # only the last path segment of an ARN counts, whatever the dots before it
+    ("arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-v1", False),
+    ("arn:aws.x/claude-3-5-sonnet", True),
+    ("a.b/c.d/claude-3-5-sonnet", True),
+    ("a/b.c/claude", True),
+])
+def test_bare_bedrock_names(model: str, bare: bool) -> None:
+    assert _bare_bedrock_name(semconv.PROVIDER_AWS_BEDROCK, model) is bare
+    assert _bare_bedrock_name(semconv.PROVIDER_ANTHROPIC, model) is False
+    assert _bare_bedrock_name(None, model) is False
+
+
+def test_a_bare_bedrock_name_stays_unpriced_though_the_table_matches_it() -> None:
+    book = PriceBook()
+    # genai-prices would match the bare name to the regional Bedrock price
+    assert _genai_lookup("aws", "claude-3-5-sonnet-20240620") is not None
+    assert book.lookup(semconv.PROVIDER_AWS_BEDROCK, "claude-3-5-sonnet-20240620") is None
+    price = book.lookup(semconv.PROVIDER_AWS_BEDROCK, "anthropic.claude-3-5-sonnet-20240620-v1:0")
+    assert price is not None and price.gp_provider.id == "aws"
+    # the same bare name from another provider is priced
+    other = book.lookup(semconv.PROVIDER_ANTHROPIC, "claude-3-5-sonnet-20240620")
+    assert other is not None and other.gp_provider.id == "anthropic"
+
+
+def test_genai_find_per_provider() -> None:
+    snap = _snapshot()
+    # a semconv name maps to genai-prices' ids, in order
+    found = _genai_find(snap, semconv.PROVIDER_AZURE_INFERENCE, "gpt-4o")
+    assert found is not None and found[0].id == "azure"
+    found = _genai_find(snap, semconv.PROVIDER_GCP_GEMINI, "gemini-2.5-pro")
+    assert found is not None and found[0].id == "google"
+    # a genai-prices id that is not a semconv name is tried as it is
+    found = _genai_find(snap, "azure", "gpt-4o")
+    assert found is not None and found[0].id == "azure"
+    # a provider genai-prices knows, without the model: unpriced, not another's price
+    assert _genai_find(snap, "azure", "gemini-2.5-pro") is None
+    assert _genai_find(snap, semconv.PROVIDER_OPENAI, "claude-3-5-sonnet-20240620") is None
+    # no provider, or one genai-prices does not know: the model across providers
+    for provider in (None, "", "my-gateway"):
+        found = _genai_find(snap, provider, "gpt-4o")
+        assert found is not None and found[1].id == "gpt-4o", provider
+    assert _genai_find(snap, None, "no-such-model-anywhere") is None
+
+
+def test_resolve_each_branch() -> None:
+    book = PriceBook((
+        OverlayEntry("house-*", provider="openai", input_per_mtok=Decimal(1)),
+        OverlayEntry("win-*", context_window=1000),
+        OverlayEntry("win-model", context_window=2000),
+        OverlayEntry("win-model", input_per_mtok=Decimal(2), context_window=3000),
+        OverlayEntry("gpt-4o", context_window=5000),
+        OverlayEntry("win-only", context_window=7000),
+    ))
+    # an overlay price wins, with its own window (not an earlier window-only entry's)
+    assert book.lookup("openai", "house-x") == Price(
+        semconv.COST_SOURCE_OVERRIDE, None, overlay=book.overlay[0])
+    assert book.lookup(None, "house-x") == Price(
+        semconv.COST_SOURCE_OVERRIDE, None, overlay=book.overlay[0])
+    assert book.lookup("win-model-provider", "win-model") == Price(
+        semconv.COST_SOURCE_OVERRIDE, 3000, overlay=book.overlay[3])
+    # another provider's overlay entry does not apply
+    assert book.lookup("anthropic", "house-x") is None
+    # window-only entries: the first one's window, no price
+    price = book.lookup(None, "win-only")
+    assert price == Price(semconv.COST_SOURCE_OVERRIDE, 1000)
+    assert not price.priced
+    # a window-only entry over a table price: the table's price with the overlay's window
+    price = book.lookup("openai", "gpt-4o")
+    assert price is not None and price.source == semconv.COST_SOURCE_PRICE_TABLE
+    assert price.context_window == 5000 and price.gp_model.id == "gpt-4o"
+    # the table's window otherwise
+    price = PriceBook().lookup("openai", "gpt-4o")
+    assert price is not None and price.context_window == 128_000
+    assert price.context_window == price.gp_model.context_window
+    assert price.gp_provider.id == "openai"
+    assert PriceBook().lookup("openai", "no-such-model") is None
+
+
+def test_for_span_pairs() -> None:
+    book = PriceBook((OverlayEntry("m", provider="anthropic", context_window=1000),))
+    assert book.for_span(None, None, None) == (None, None)
+    assert book.for_span("openai", "nope-1", "nope-2") == (None, None)
+    # the anthropic entry is not the openai call's window
+    assert book.for_span("openai", "m", None) == (None, None)
+    assert book.for_span("anthropic", "m", None) == (
+        Price(semconv.COST_SOURCE_OVERRIDE, 1000), 1000)
+    # the response model priced first; the window of the first that has one
+    price, window = book.for_span("openai", "gpt-4o", "gpt-4o-mini")
+    assert price is not None and price.gp_model.id == "gpt-4o" and window == 128_000
+    price, window = book.for_span("openai", "nope", "gpt-4o-mini")
+    assert price is not None and price.gp_model.id == "gpt-4o-mini" and window == 128_000
+    assert book.for_span("openai", "nope", "gpt-4o-mini") == (price, window)  # cached
+
+
+def test_overlay_entry_provider_and_pattern() -> None:
+    entry = OverlayEntry("GPT-*", provider="openai")
+    assert entry.matches("openai", "gpt-4o") and entry.matches(None, "gpt-4o")
+    assert not entry.matches("anthropic", "gpt-4o")
+    assert not entry.matches("openai", "claude")
+    plain = OverlayEntry("gpt-4o")
+    assert plain.matches("anthropic", "GPT-4o") and not plain.matches(None, "gpt-4o-mini")
+
+
+def _claude(**kw: Any) -> tuple[Price, Any]:
+    book = PriceBook()
+    price = book.lookup("anthropic", "claude-3-5-sonnet-20240620")
+    assert price is not None
+    return price, price.gp_model
+
+
+@pytest.mark.parametrize(("usage", "gp"), [
+    # semconv counts include the cache; a fully cached prompt is not "exclusive"
+    (Usage(1000, 10, 1000, 0), dict(input_tokens=1000, output_tokens=10, cache_read_tokens=1000)),
+    (Usage(1000, 10, 600, 400), dict(input_tokens=1000, output_tokens=10, cache_read_tokens=600,
+                                     cache_write_tokens=400)),
+    # reads + writes above the input: the input excluded them, so they are added
+    (Usage(1000, 10, 800, 500), dict(input_tokens=2300, output_tokens=10, cache_read_tokens=800,
+                                     cache_write_tokens=500)),
+    (Usage(100, 0, 0, 300), dict(input_tokens=400, cache_write_tokens=300)),
+    # one-hour writes are a part of the writes, at their own rate
+    (Usage(10_000, 0, 0, 3000, 1000), dict(input_tokens=10_000, cache_write_tokens=3000,
+                                           cache_write_1h_tokens=1000)),
+])
+def test_table_price_at_the_cache_boundaries(usage: Usage, gp: dict[str, int]) -> None:
+    from genai_prices import Usage as GPUsage
+    price, model = _claude()
+    expected = model.calc_price(GPUsage(**gp), price.gp_provider).total_price
+    assert price.cost(usage, None) == expected
+
+
+def test_one_hour_cache_writes_of_a_span(harness: Harness) -> None:
+    from genai_prices import Usage as GPUsage
+    price, model = _claude()
+    harness.llm("claude-3-5-sonnet-20240620", provider="anthropic", input_tokens=10_000,
+                output_tokens=0, **{WRITE: 3000,
+                                    semconv.TRIPWIRE_USAGE_CACHE_CREATION_1H_INPUT_TOKENS: 1000})
+    attrs = harness.span("chat claude-3-5-sonnet-20240620").attributes
+    expected = model.calc_price(GPUsage(input_tokens=10_000, cache_write_tokens=3000,
+                                        cache_write_1h_tokens=1000), price.gp_provider)
+    assert attrs[semconv.TRIPWIRE_COST_USD] == pytest.approx(float(expected.total_price),
+                                                             rel=1e-12)
+
+
+@pytest.mark.parametrize(("total_input", "rate"), [
+    (199_999, "1.25"), (200_000, "1.25"), (200_001, "2.5")])
+def test_a_long_context_tier_applies_above_its_start(total_input: int, rate: str) -> None:
+    # gemini-2.5-pro: 2.5 USD/MTok for the whole prompt once it exceeds 200k tokens
+    price = PriceBook().lookup(semconv.PROVIDER_GCP_GEMINI, "gemini-2.5-pro")
+    assert price is not None
+    tier = price.gp_model.prices.input_mtok.tiers[0]
+    assert (tier.start, tier.price) == (200_000, Decimal("2.5"))
+    assert price.cost(Usage(total_input, 0), None) == total_input * Decimal(rate) / 1_000_000
+
+
+@pytest.mark.parametrize("model", ["o3", "o4-mini"])
+@pytest.mark.parametrize("terms", [
+    (("service_tier", "flex"),), (("service_tier", "priority"),),
+    (("processing", "batch"), ("service_tier", "batch")), ()])
+def test_a_request_tier_priced_as_calc_price_prices_it(model: str, terms: tuple) -> None:
+    # a tier's own prices, cache reads included, exactly as genai-prices' calc_price has them
+    from genai_prices import Usage as GPUsage
+    from genai_prices import calc_price
+    when = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    price = PriceBook().lookup(semconv.PROVIDER_OPENAI, model)
+    assert price is not None
+    usage = Usage(10_000, 500, 4_000, 0)
+    expected = calc_price(GPUsage(input_tokens=10_000, output_tokens=500, cache_read_tokens=4000),
+                          model, provider_id="openai", genai_request_timestamp=when,
+                          price_context=dict(terms) or None).total_price
+    assert price.cost(usage, when, terms) == expected
+    if terms and terms[0][1] in ("flex", "priority"):  # a price of its own, not the standard
+        assert expected != calc_price(GPUsage(input_tokens=10_000, output_tokens=500,
+                                              cache_read_tokens=4000), model,
+                                      provider_id="openai",
+                                      genai_request_timestamp=when).total_price
+
+
+def test_a_dated_tier_is_resolved_again_for_each_request() -> None:
+    # one Price serves a long-lived process: a tier that starts on 2026-10-12 must not keep
+    # the answer of a request made before that day
+    price = PriceBook().lookup(semconv.PROVIDER_OPENAI, "gpt-4o")
+    assert price is not None
+    terms = (("service_tier", "priority"),)
+    before = datetime(2026, 10, 11, 12, tzinfo=timezone.utc)
+    after = datetime(2026, 10, 13, 12, tzinfo=timezone.utc)
+    assert price.tier(terms, before) == "standard"
+    assert price.tier(terms, after) == "priority"
+    assert price.tier(terms, before) == "standard"
+    assert price.cost(Usage(1000, 0), after, terms) > price.cost(Usage(1000, 0), before, terms)
