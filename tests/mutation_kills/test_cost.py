@@ -5,6 +5,7 @@ priced, the incomplete/invalid flags and what the cost counter adds (docs/testin
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,26 @@ def test_an_unpriced_call_is_counted_with_its_reason(harness: Harness) -> None:
         semconv.UNPRICED_REASON_UNKNOWN_MODEL: 1, semconv.UNPRICED_REASON_UNKNOWN_USAGE: 1}
     attrs = by_reason[semconv.UNPRICED_REASON_UNKNOWN_MODEL][0]
     assert attrs[semconv.GEN_AI_REQUEST_MODEL] == "no-such-model-xyz"
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time 14 hours ahead of UTC (restored afterwards)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Etc/GMT-14")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(("when", "tier"), [
+    (datetime(2026, 10, 11, 12, 0, 0, tzinfo=timezone.utc), "standard"),  # 02:00 next day local
+    (datetime(2026, 10, 11, 23, 59, 59, tzinfo=timezone.utc), "standard"),
+])
+def test_the_day_of_the_request_is_the_utc_day_whatever_the_local_time_zone(
+        far_from_utc: None, harness: Harness, when: datetime, tier: str) -> None:
+    a = _dated_call(harness, when, **{RESP: "priority"})
+    assert a[semconv.TRIPWIRE_COST_TIER] == tier
+    assert a[semconv.TRIPWIRE_COST_USD] == pytest.approx(_gpt4o(when, None), rel=1e-12)
