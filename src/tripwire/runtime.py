@@ -387,6 +387,11 @@ class Runtime:
         assert self._held is not None
         return self._held
 
+    def holds(self, trace_id: int, span_id: int) -> bool:
+        """Whether the call whose span this is holds a reservation (nothing is taken)."""
+        held = self._held
+        return held is not None and len(held) > 0 and held.get((trace_id, span_id)) is not None
+
     def take_reservation(self, trace_id: int, span_id: int) -> Reservation | None:
         """The reservation of the call whose span this is, for its settlement (once)."""
         held = self._held

@@ -142,13 +142,15 @@ def test_two_instrumentors_two_spans_one_charge(server: FakeOpenAIServer, ours_f
     assert root.attributes[semconv.TRIPWIRE_TRACE_COST_USD] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("ours_first", [False, True], ids=["ours-outside", "official-outside"])
 def test_an_enforced_budget_is_reserved_once_and_settled_once_under_two_instrumentors(
-        server: FakeOpenAIServer, use_settings: Any) -> None:
-    """Ours outside (it reserves), the official span inside (it is counted): the reservation
-    becomes the nested span's real cost; nothing stays reserved."""
+        server: FakeOpenAIServer, use_settings: Any, ours_first: bool) -> None:
+    """Ours outside (it reserves, the official span inside is counted: the reservation becomes
+    the nested span's real cost), or ours inside (it reserves and is counted itself): either
+    way nothing stays reserved."""
     use_settings(budget_mode=BudgetMode.ENFORCE, budget_output_estimate=1)
     pipe = Pipe()
-    order = _instrument_both(pipe, ours_first=False)
+    order = _instrument_both(pipe, ours_first=ours_first)
     try:
         client = server.client()
         limit = _price(1000, 100) * 2.5

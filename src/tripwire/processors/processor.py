@@ -388,7 +388,9 @@ def _counted_once(processor: EnrichingSpanProcessor, span: ReadableSpan, ctx: An
     runtime = processor.runtime
     own = (ctx.trace_id, ctx.span_id)
     borrowed = None
-    if call.enclosing is not None and runtime.take_reservation(*own) is None:
+    # A nested span without a reservation of its own settles the one around it (looked at,
+    # not taken: a nested span of tripwire's settles its own).
+    if call.enclosing is not None and not runtime.holds(*own):
         borrowed = runtime.take_reservation(*call.enclosing)
         if borrowed is not None:
             runtime.hold(borrowed, *own)
