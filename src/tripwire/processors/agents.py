@@ -87,8 +87,7 @@ def track_agent_start(state: ProcessState, span: Any, ctx: Any) -> None:
     runs = state.agent_runs
     attrs = span.attributes
     name = span.name
-    agent = is_agent_span(name, attrs) if name.startswith(_NAME_PREFIXES) or (
-        attrs and attrs.get(semconv.GEN_AI_OPERATION_NAME) in semconv.AGENT_OPERATIONS) else False
+    agent = is_agent_span(name, attrs)
     if not agent and not len(runs):
         return  # the fast path: no agent run open in this process
     enclosing = None

@@ -184,3 +184,21 @@ def test_uninstrument_stops_recording(env: AgentsEnv) -> None:
     _run(agent, "hello")
     assert not [s for s in env.spans() if s.name.startswith(("invoke_", "execute_tool"))]
     OpenAIAgentsInstrumentor().instrument()  # the fixture uninstruments it again
+
+
+def test_hostile_agent_name_and_usage_cost_only_themselves(env_without_openai: AgentsEnv) -> None:
+    """An agent named with a lone surrogate is exported (made encodable, as every span of
+    ours is) and an absurd token count from the SDK's usage is flagged, not charged."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    env = env_without_openai
+    env.server.enqueue(responses_reply("Hi.", usage=(10**12, 2)))
+    agent = agents.Agent(name="helper\ud800", instructions="Be brief.", model=env.model())
+    _run(agent, "hello")
+    [run] = [s for s in env.spans() if s.name.startswith("invoke_agent")]
+    assert run.name == "invoke_agent helper?"
+    encode_spans(env.spans())  # the whole batch is encodable
+    [chat] = [s for s in env.spans() if s.attributes.get(sc.GEN_AI_OPERATION_NAME) == sc.OP_CHAT]
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in chat.attributes
+    assert chat.attributes[sc.TRIPWIRE_USAGE_INVALID] is True
+    assert chat.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 2

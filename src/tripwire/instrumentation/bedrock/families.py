@@ -67,8 +67,8 @@ _SCHEMA_FINISH = {
 # Finish reasons (lower case) saying a safety filter, not the model, ended the answer.
 _FILTERED = frozenset({"content_filtered", "content_filter", "error_toxic"})
 # Top-level keys of Nova's (Converse-shaped) stream chunks.
-_NOVA_EVENTS = ("contentBlockDelta", "contentBlockStart", "messageStart", "messageStop",
-                "metadata", "contentBlockStop")
+_NOVA_EVENTS = frozenset(("contentBlockDelta", "contentBlockStart", "messageStart",
+                          "messageStop", "metadata", "contentBlockStop"))
 
 
 def _text(value: Any) -> str | None:
@@ -143,10 +143,10 @@ class FamilyFold:
                           if isinstance(blocks, list) else [], payload.get("stopReason"))
             self._nova_usage = payload.get("usage")
             return True
-        if any(key in payload for key in _NOVA_EVENTS):  # a Nova stream chunk
+        if not _NOVA_EVENTS.isdisjoint(payload):  # a Nova stream chunk
             if not isinstance(self._nova, converse.ConverseStreamAccumulator):
                 self._nova = converse.ConverseStreamAccumulator(_NO_REQUEST)
-            self._nova.add(dict(payload))
+            self._nova.add(payload)  # read only: no copy per chunk
             metadata = payload.get("metadata")
             if isinstance(metadata, Mapping) and isinstance(metadata.get("usage"), Mapping):
                 self._nova_usage = metadata["usage"]

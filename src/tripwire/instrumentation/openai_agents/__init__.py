@@ -36,8 +36,7 @@ capture is on, and only what the SDK itself records (``trace_include_sensitive_d
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -47,15 +46,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from tripwire import semconv
 from tripwire._core import content, patching
 from tripwire._core.accounting import start_span
+from tripwire._core.fields import get, safe_attributes, safe_text
 from tripwire._core.guard import guard, log_failure
 from tripwire._core.instrumentor import TripwireInstrumentor, Wrapped, resolve
 from tripwire._core.invocation import LLMCall, Request, Result
 from tripwire._core.telemetry import Telemetry, make_telemetry
 from tripwire._core.tools import arguments_hash
+from tripwire.instrumentation.openai.common import usage_numbers
 from tripwire.instrumentation.openai_agents.package import _instruments
 from tripwire.processors.state import BoundedTable
-
-logger = logging.getLogger("tripwire")
 
 # The SDK's spans and traces still open: bounded, for those the SDK never ends.
 _MAX_OPEN = 10000
@@ -127,16 +126,6 @@ def _via_openai_client(data: Any) -> bool:
         return True
     config = getattr(data, "model_config", None)
     return not (isinstance(config, Mapping) and config.get("model_impl"))
-
-
-def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 class AgentsTracingProcessor:
@@ -248,8 +237,13 @@ class AgentsTracingProcessor:
 
     def _start(self, telemetry: Telemetry, name: str, attrs: dict[str, Any],
                parent: _Node | None) -> _Node:
-        span, accounting = start_span(telemetry.tracer, name, SpanKind.INTERNAL, attrs,
-                                      self._context(parent))
+        # Names come from the application's agents and tools: made encodable as every
+        # span's are (a lone surrogate would fail the whole export batch).
+        dropped = safe_attributes(attrs)
+        if dropped:
+            attrs[semconv.TRIPWIRE_INVALID_ATTRIBUTES] = tuple(dropped)
+        span, accounting = start_span(telemetry.tracer, safe_text(name), SpanKind.INTERNAL,
+                                      attrs, self._context(parent))
         return _Node(span, parent, accounting)
 
     @staticmethod
@@ -265,7 +259,7 @@ class AgentsTracingProcessor:
         try:
             if error is not None:
                 span.set_attribute(semconv.ERROR_TYPE, _AGENT_ERROR)
-                message = _get(error, "message")
+                message = get(error, "message")
                 span.set_status(Status(StatusCode.ERROR, str(message) if message else None))
         finally:
             token, node.token = node.token, None
@@ -341,20 +335,18 @@ class AgentsTracingProcessor:
         call = node.call
         assert call is not None
         response = getattr(data, "response", None)
-        usage = getattr(data, "usage", None) or _get(response, "usage")
+        usage = getattr(data, "usage", None) or get(response, "usage")
+        # Read as the OpenAI instrumentor reads a Responses usage (bad counts are flagged by
+        # the core, not silently dropped).
         result = Result(
-            response_id=_get(response, "id") if response is not None else None,
-            response_model=_get(response, "model") if response is not None else None,
-            input_tokens=_int(_get(usage, "input_tokens")),
-            output_tokens=_int(_get(usage, "output_tokens")),
-            cache_read_tokens=_int(_get(_get(usage, "input_tokens_details"), "cached_tokens")),
-            reasoning_tokens=_int(_get(_get(usage, "output_tokens_details"), "reasoning_tokens")),
-        )
+            response_id=get(response, "id"), response_model=get(response, "model"),
+            **usage_numbers(usage, "input_tokens", "output_tokens", "input_tokens_details",
+                            "output_tokens_details"))
         if result.response_model and call.request.model is None:
             call.span.update_name(f"{semconv.OP_CHAT} {result.response_model}")
             call.span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, result.response_model)
         if error is not None:
-            call.fail(RuntimeError(str(_get(error, "message") or "model call failed")), result)
+            call.fail(RuntimeError(str(get(error, "message") or "model call failed")), result)
         else:
             call.finish(result)
 
@@ -396,9 +388,6 @@ class OpenAIAgentsInstrumentor(TripwireInstrumentor):
     """Workflow, agent and tool spans for the OpenAI Agents SDK (see the module doc)."""
 
     instruments = _instruments
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return self.instruments
 
     def _wrap(self, **kwargs: Any) -> Wrapped:
         import agents
