@@ -22,13 +22,21 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+
+from tripwire.settings import PreferredInstrumentor
 
 logger = logging.getLogger("tripwire")
 
 GROUP = "opentelemetry_instrumentor"
 DISABLED_VARIABLE = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+PREFERRED_VARIABLE = "TRIPWIRE_PREFERRED_INSTRUMENTOR"
+DISTRIBUTION = "tripwire-otel"
+# What tripwire's distro sets unless the user did (read by `tripwire check` too).
+DISTRO_DEFAULTS = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp",
+                   "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
 
 # tripwire's entry point per instrumented library (distribution name, normalised); the
 # instrumentors' package.py ``_instruments`` name the same libraries (tests check it).
@@ -94,9 +102,8 @@ def foreign_instrumentors() -> list[Foreign]:
     for ep in entry_points(group=GROUP):
         if ep.name in OURS.values():
             continue
-        dist = getattr(ep, "dist", None)
-        dist_name = (dist.metadata["Name"] if dist is not None else None) or "?"
-        if _normalise(dist_name) == "tripwire-otel":
+        dist_name = distribution_name(ep)
+        if _normalise(dist_name) == DISTRIBUTION:
             continue
         libraries = _libraries(ep)
         if not libraries:
@@ -109,9 +116,28 @@ def foreign_instrumentors() -> list[Foreign]:
     return found
 
 
-def _disabled() -> list[str]:
-    raw = os.environ.get(DISABLED_VARIABLE, "")
+def distribution_name(ep: EntryPoint) -> str:
+    """The name of the distribution an entry point comes from (``?`` when unknown)."""
+    dist = getattr(ep, "dist", None)
+    return str(dist.metadata["Name"] or "?") if dist is not None else "?"
+
+
+def disabled(env: Mapping[str, str]) -> list[str]:
+    """``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` split as ``opentelemetry-instrument`` splits
+    it."""
+    raw = env.get(DISABLED_VARIABLE, "")
     return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def prefers_ours(env: Mapping[str, str]) -> bool:
+    """``TRIPWIRE_PREFERRED_INSTRUMENTOR`` read alone (anything but ``other`` keeps ours)."""
+    return env.get(PREFERRED_VARIABLE, "").strip().lower() != PreferredInstrumentor.OTHER.value
+
+
+def dropped_and_kept(foreign: Foreign, prefer_ours: bool) -> tuple[str, str]:
+    """(the entry point to disable, the one that records the library's calls)."""
+    return ((foreign.entry_point, foreign.ours) if prefer_ours
+            else (foreign.ours, foreign.entry_point))
 
 
 def keep_one_instrumentor_per_library(prefer_ours: bool = True) -> list[str]:
@@ -119,13 +145,12 @@ def keep_one_instrumentor_per_library(prefer_ours: bool = True) -> list[str]:
     ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (read by ``opentelemetry-instrument`` after the
     distro and configurator ran); log one INFO line per library saying which was kept and how
     to choose. Returns the names added."""
-    disabled = _disabled()
+    chosen = disabled(os.environ)
     added: list[str] = []
     for foreign in foreign_instrumentors():
-        if foreign.entry_point in disabled or foreign.ours in disabled:
+        if foreign.entry_point in chosen or foreign.ours in chosen:
             continue  # the user already chose
-        drop, keep = ((foreign.entry_point, foreign.ours) if prefer_ours
-                      else (foreign.ours, foreign.entry_point))
+        drop, keep = dropped_and_kept(foreign, prefer_ours)
         if drop not in added:
             added.append(drop)
         logger.info(
@@ -134,7 +159,7 @@ def keep_one_instrumentor_per_library(prefer_ours: bool = True) -> list[str]:
             "other one)", foreign.library, foreign.entry_point, foreign.distribution,
             foreign.ours, keep, drop, "other" if prefer_ours else "tripwire")
     if added:
-        os.environ[DISABLED_VARIABLE] = ",".join([*disabled, *added])
+        os.environ[DISABLED_VARIABLE] = ",".join([*chosen, *added])
     return added
 
 

@@ -16,20 +16,21 @@ import logging
 import os
 from typing import Any
 
-from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
-from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_PROTOCOL
 
 from tripwire import sampling
 from tripwire._compat import OTelSDKConfigurator, sdk_supports_export_processor
-from tripwire.coexistence import keep_one_instrumentor_per_library
+from tripwire.coexistence import (
+    DISTRO_DEFAULTS,
+    keep_one_instrumentor_per_library,
+    prefers_ours,
+)
 from tripwire.pipeline import (
     BoundedShutdownBatchSpanProcessor,
     distro_resource_attributes,
     enriching_batch_processor,
     install_settings_leniently,
 )
-from tripwire.settings import PreferredInstrumentor
 
 logger = logging.getLogger("tripwire")
 
@@ -61,8 +62,7 @@ def _keep_one_instrumentor_per_library() -> None:
     (:mod:`tripwire.coexistence`)."""
     try:
         # Read alone (the settings are installed, and their errors logged, once, later).
-        choice = os.environ.get("TRIPWIRE_PREFERRED_INSTRUMENTOR", "").strip().lower()
-        keep_one_instrumentor_per_library(choice != PreferredInstrumentor.OTHER.value)
+        keep_one_instrumentor_per_library(prefers_ours(os.environ))
     except Exception:  # never keep the application from starting
         logger.exception("tripwire: checking for other GenAI instrumentors failed")
 
@@ -70,9 +70,8 @@ def _keep_one_instrumentor_per_library() -> None:
 class TripwireDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         _keep_one_instrumentor_per_library()
-        os.environ.setdefault(OTEL_TRACES_EXPORTER, "otlp")
-        os.environ.setdefault(OTEL_METRICS_EXPORTER, "otlp")
-        os.environ.setdefault(OTEL_EXPORTER_OTLP_PROTOCOL, "http/protobuf")
+        for name, value in DISTRO_DEFAULTS.items():
+            os.environ.setdefault(name, value)
 
 
 __all__ = ["BoundedShutdownBatchSpanProcessor", "TripwireConfigurator", "TripwireDistro",

@@ -18,6 +18,7 @@ from tripwire._compat import (
     shutdown_batch_worker,
 )
 from tripwire.budgets import load_budgets_file
+from tripwire.coexistence import DISTRIBUTION
 from tripwire.errors import ConfigError
 from tripwire.processors.prices import load_overlay
 from tripwire.processors.processor import EnrichingSpanProcessor
@@ -75,7 +76,7 @@ def distro_resource_attributes(attributes: Any = None) -> dict[str, Any]:
     """``attributes`` plus the resource attributes saying tripwire set the SDK up
     (``telemetry.distro.name`` / ``.version``), for the SDK's ``resource_attributes``."""
     merged = dict(attributes or {})
-    merged.setdefault(semconv.TELEMETRY_DISTRO_NAME, "tripwire-otel")
+    merged.setdefault(semconv.TELEMETRY_DISTRO_NAME, DISTRIBUTION)
     merged.setdefault(semconv.TELEMETRY_DISTRO_VERSION, __version__)
     return merged
 

@@ -21,10 +21,21 @@ from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, e
 from typing import Any
 from urllib.parse import urlsplit
 
+from tripwire.coexistence import (
+    DISABLED_VARIABLE as DISABLED,
+)
+from tripwire.coexistence import (
+    DISTRIBUTION,
+    DISTRO_DEFAULTS,
+    disabled,
+    distribution_name,
+    dropped_and_kept,
+    foreign_instrumentors,
+    prefers_ours,
+)
 from tripwire.errors import ConfigError
 from tripwire.settings import _SPECS, load_settings
 
-DISTRIBUTION = "tripwire-otel"
 OURS = "tripwire"  # our distro and configurator entry-point name
 
 
@@ -55,7 +66,6 @@ SAMPLER = "OTEL_TRACES_SAMPLER"
 SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
 DISTRO = "OTEL_PYTHON_DISTRO"
 CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
-DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 SDK_DISABLED = "OTEL_SDK_DISABLED"
 
 # ``TRIPWIRE_*`` names read by something other than the library (the collector configuration).
@@ -104,13 +114,8 @@ def _named(group: str, name: str) -> EntryPoint | None:
     return next((ep for ep in installed_entry_points(group) if ep.name == name), None)
 
 
-def _dist_name(ep: EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    return str(dist.metadata["Name"]) if dist is not None else "?"
-
-
 def _is_ours(ep: EntryPoint) -> bool:
-    return ep.value.startswith("tripwire.") or _dist_name(ep) == DISTRIBUTION
+    return ep.value.startswith("tripwire.") or distribution_name(ep) == DISTRIBUTION
 
 
 def _did_you_mean(name: str, candidates: Any, cutoff: float = 0.8) -> str | None:
@@ -211,7 +216,7 @@ def check_distro_and_configurator(env: Mapping[str, str]) -> list[Finding]:
         names = [ep.name for ep in installed]
         wanted = env.get(variable)
         picked = chosen(group, variable, env)
-        others = [f"{ep.name} ({_dist_name(ep)})" for ep in installed if not _is_ours(ep)]
+        others = [f"{ep.name} ({distribution_name(ep)})" for ep in installed if not _is_ours(ep)]
         if wanted is not None and picked is None:
             result = ("opentelemetry-instrument falls back to the SDK's bare default distro "
                       "(no exporter defaults)" if kind == "distro" else
@@ -224,7 +229,7 @@ def check_distro_and_configurator(env: Mapping[str, str]) -> list[Finding]:
         elif picked is not None and not _is_ours(picked):
             findings.append(Finding(
                 Severity.WARNING, f"{kind} {picked.name}",
-                f"opentelemetry-instrument uses {picked.name} ({_dist_name(picked)}): "
+                f"opentelemetry-instrument uses {picked.name} ({distribution_name(picked)}): "
                 + consequence,
                 f"set {variable}={OURS} to use tripwire's" if OURS in names else ""))
         elif picked is not None and others and wanted is None:
@@ -235,7 +240,7 @@ def check_distro_and_configurator(env: Mapping[str, str]) -> list[Finding]:
                 f"set {variable}={OURS}"))
         elif picked is not None:
             findings.append(Finding(Severity.INFO, kind,
-                                    f"{picked.name} ({_dist_name(picked)}), the one "
+                                    f"{picked.name} ({distribution_name(picked)}), the one "
                                     "opentelemetry-instrument loads"))
     return findings
 
@@ -270,9 +275,8 @@ def effective_environment(env: Mapping[str, str]) -> dict[str, str]:
     effective = dict(env)
     distro = chosen("opentelemetry_distro", DISTRO, env)
     if (distro is None and DISTRO not in env) or (distro is not None and _is_ours(distro)):
-        effective.setdefault(EXPORTER_VAR["traces"], "otlp")
-        effective.setdefault(EXPORTER_VAR["metrics"], "otlp")
-        effective.setdefault(PROTOCOL, "http/protobuf")
+        for name, value in DISTRO_DEFAULTS.items():
+            effective.setdefault(name, value)
     return effective
 
 
@@ -378,9 +382,9 @@ def _check_exporter(signal: str, name: str, raw_name: str, env: Mapping[str, str
         exporter = ep.load()
     except Exception as exc:
         return Finding(Severity.ERROR, subject,
-                       f"{{signals}} exporter '{name}' ({_dist_name(ep)}) cannot be imported "
+                       f"{{signals}} exporter '{name}' ({distribution_name(ep)}) cannot be imported "
                        f"({_error_text(exc)}); {broken}",
-                       f"reinstall {package or _dist_name(ep)}" + (f": {install}" if install
+                       f"reinstall {package or distribution_name(ep)}" + (f": {install}" if install
                                                                    else ""))
     base = _exporter_base(signal)
     if base is not None and not (isinstance(exporter, type) and issubclass(exporter, base)):
@@ -393,7 +397,7 @@ def _check_exporter(signal: str, name: str, raw_name: str, env: Mapping[str, str
         where = f" to {_http_endpoint(signal, env)} (HTTP/protobuf)"
     else:
         where = ""
-    return Finding(Severity.INFO, signal, f"exported by {name} ({_dist_name(ep)}){where}")
+    return Finding(Severity.INFO, signal, f"exported by {name} ({distribution_name(ep)}){where}")
 
 
 def _exporter_base(signal: str) -> Any:
@@ -531,8 +535,8 @@ def check_sampler(env: Mapping[str, str]) -> list[Finding]:
         factory = ep.load()
     except Exception as exc:
         return [Finding(Severity.ERROR, subject,
-                        f"sampler ({_dist_name(ep)}) cannot be imported ({_error_text(exc)}); "
-                        + fallback, f"reinstall {_dist_name(ep)}")]
+                        f"sampler ({distribution_name(ep)}) cannot be imported ({_error_text(exc)}); "
+                        + fallback, f"reinstall {distribution_name(ep)}")]
     findings: list[Finding] = []
     ratio: float | None = None
     # The SDK compares the unstripped name here; so does this check.
@@ -604,11 +608,6 @@ def _sampler_hides_spans(name: str, ratio: float | None,
 
 # --- GenAI instrumentors for the same libraries -------------------------------------------------
 
-def _disabled(env: Mapping[str, str]) -> set[str]:
-    # As ``opentelemetry-instrument``'s ``_load_instrumentors``.
-    return {part.strip() for part in env.get(DISABLED, "").split(",") if part.strip()}
-
-
 def _installed(library: str) -> bool:
     try:
         distribution(library)
@@ -621,18 +620,16 @@ def check_instrumentors(env: Mapping[str, str]) -> list[Finding]:
     """Another GenAI instrumentor for a library tripwire instruments (found by
     :func:`tripwire.coexistence.foreign_instrumentors`, the distro's own detection): with
     tripwire's distro or configurator in use, it keeps one per library by itself."""
-    from tripwire.coexistence import foreign_instrumentors
-
-    disabled = _disabled(env)
-    if "*" in disabled:
+    off = set(disabled(env))
+    if "*" in off:
         return []
     distro = chosen("opentelemetry_distro", DISTRO, env)
     configurator = chosen("opentelemetry_configurator", CONFIGURATOR, env)
     handled = any(ep is not None and _is_ours(ep) for ep in (distro, configurator))
-    prefer_ours = env.get("TRIPWIRE_PREFERRED_INSTRUMENTOR", "").strip().lower() != "other"
+    prefer_ours = prefers_ours(env)
     findings = []
     for foreign in foreign_instrumentors():
-        if foreign.entry_point in disabled or foreign.ours in disabled:
+        if foreign.entry_point in off or foreign.ours in off:
             continue  # the user chose; opentelemetry-instrument loads one
         if not _installed(foreign.library):
             continue  # neither instrumentor activates
@@ -640,8 +637,7 @@ def check_instrumentors(env: Mapping[str, str]) -> list[Finding]:
         also = f"{foreign.library} is also instrumented by {foreign.entry_point} " \
                f"({foreign.distribution})"
         if handled:
-            kept, dropped = ((foreign.ours, foreign.entry_point) if prefer_ours
-                             else (foreign.entry_point, foreign.ours))
+            dropped, kept = dropped_and_kept(foreign, prefer_ours)
             findings.append(Finding(
                 Severity.INFO, subject,
                 f"{also}; tripwire's set-up disables {dropped} and keeps {kept} (one span "

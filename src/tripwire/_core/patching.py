@@ -72,20 +72,33 @@ def _raw(node: Any) -> Any:
     return node
 
 
-def ours_at(owner: Any, name: str) -> Any:
-    """Our wrapper on ``owner.name`` (the attribute ``owner`` itself defines), wherever it
-    sits in the chain of wrappers; None when there is none."""
+def _find(owner: Any, name: str) -> tuple[Any, Any, Any, Any] | None:
+    """Our wrapper in the chain on ``owner.name`` (the attribute ``owner`` itself defines):
+    (what the class holds, the first wrapper, the wrapper above ours or None, ours); None when
+    there is none of ours — also when an odd proxy in the chain (not initialised, raising on
+    access) cannot be walked."""
     try:
-        node = _raw(vars(owner).get(name))
+        top = vars(owner).get(name)
+        above = None
+        node = first = _raw(top)
         for _ in range(_MAX_DEPTH):
             if is_ours(node):
-                return node
-            node = _raw(_wrapped_by(node))
-            if node is None:
+                return top, first, above, node
+            inner = _wrapped_by(node)  # through plain decorators too
+            if inner is None:
                 return None
-    except Exception:  # an odd proxy in the chain (not initialised, raising on access)
+            above = node
+            node = _raw(inner)
+    except Exception:
         return None
     return None
+
+
+def ours_at(owner: Any, name: str) -> Any:
+    """Our wrapper on ``owner.name``, wherever it sits in the chain of wrappers; None when
+    there is none."""
+    found = _find(owner, name)
+    return found[3] if found is not None else None
 
 
 def _wrapped_by(node: Any) -> Any:
@@ -108,19 +121,10 @@ def unwrap(owner: Any, name: str) -> bool:
     """Take our wrapper off ``owner.name``, leaving every other wrapper of the chain in place
     (the one above ours now wraps what ours wrapped); False when there is none of ours, or
     when the wrapper above ours cannot be re-pointed (logged: ours then stays)."""
-    top = vars(owner).get(name)
-    above = None
-    node = first = _raw(top)
-    for _ in range(_MAX_DEPTH):
-        if is_ours(node):
-            break
-        inner = _wrapped_by(node)  # through plain decorators too: to say so if ours is under one
-        if inner is None:
-            return False
-        above = node
-        node = _raw(inner)
-    else:
+    found = _find(owner, name)
+    if found is None:
         return False
+    top, first, above, node = found
     inner = node.__wrapped__
     if above is None:
         setattr(owner, name, inner)
