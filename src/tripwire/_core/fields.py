@@ -156,7 +156,7 @@ def _safe_value(value: Any) -> Any:
     if type(value) not in (list, tuple):
         return _safe_scalar(value)
     items = []
-    kinds = set()
+    first: type | None = None  # the one type the items may have (no set per list)
     for item in value:
         if item is not None:
             if type(item) in (list, tuple, dict):
@@ -164,10 +164,13 @@ def _safe_value(value: Any) -> Any:
             item = _safe_scalar(item)
             if item is _DROP:
                 return _DROP
-            kinds.add(bool if type(item) is bool else
-                      str if isinstance(item, str) else type(item))
+            kind = bool if type(item) is bool else str if isinstance(item, str) else type(item)
+            if first is None:
+                first = kind
+            elif kind is not first:
+                return _DROP
         items.append(item)
-    return _DROP if len(kinds) > 1 else tuple(items)
+    return tuple(items)
 
 
 _DROP = object()

@@ -180,3 +180,22 @@ def wrap_member(response: Any, member: str, accumulator: StreamAccumulator,
         accumulator.read_response(response)
     response[member] = make_proxy(stream)
     return response
+
+
+# Lower-cased family finish reasons -> the GenAI output-message schema's finish_reason
+# (message JSON only; gen_ai.response.finish_reasons keeps the family's own spelling).
+_SCHEMA_FINISH = {
+    "stop": "stop", "end_turn": "stop", "stop_sequence": "stop", "finish": "stop",
+    "complete": "stop", "endoftext": "stop", "stop_criteria_met": "stop",
+    "length": "length", "max_tokens": "length", "model_context_window_exceeded": "length",
+    "tool_use": "tool_call", "tool_calls": "tool_call",
+    "content_filtered": "content_filter", "content_filter": "content_filter",
+    "guardrail_intervened": "content_filter", "error_toxic": "content_filter",
+    "error": "error",
+}
+
+
+def schema_finish(reason: Any) -> Any:
+    """Every family's and Converse's finish reason, any case, as the output-message schema
+    spells it (unknown ones as they are)."""
+    return _SCHEMA_FINISH.get(reason.lower(), reason) if isinstance(reason, str) else reason

@@ -17,8 +17,6 @@ from tripwire._core.stream import StreamAccumulator
 from tripwire._core.tools import RequestedToolCall
 from tripwire._core.wrapping import CallMapping
 from tripwire.instrumentation.bedrock.common import (
-    CONTENT_FILTERED,
-    GUARDRAIL_INTERVENED,
     PROVIDER,
     ResponseStreamAccumulator,
     call_args,
@@ -28,6 +26,7 @@ from tripwire.instrumentation.bedrock.common import (
     mark_refusal,
     request_id,
     request_result,
+    schema_finish,
     start_attributes,
     wrap_member,
 )
@@ -35,15 +34,6 @@ from tripwire.instrumentation.bedrock.common import (
 STREAM_OPERATION = "ConverseStream"
 # stopReason -> the finish reason of the GenAI output-message schema (message JSON only;
 # gen_ai.response.finish_reasons keeps Bedrock's own values).
-_SCHEMA_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_call",
-    GUARDRAIL_INTERVENED: "content_filter",
-    CONTENT_FILTERED: "content_filter",
-}
 # Non-text blocks recorded by kind only: their bytes or sources are not captured.
 _MEDIA_BLOCKS = ("image", "document", "video", "audio", "citationsContent", "searchResult")
 
@@ -198,7 +188,7 @@ def _result(result: Result, blocks: list[Any], stop: Any, usage: Any, trace: Any
             result.tool_calls.append(RequestedToolCall(tool.get("toolUseId"),
                                                        tool.get("name") or "", tool.get("input")))
     mark_refusal(result, stop, trace)
-    finish = _SCHEMA_FINISH.get(stop, stop) if stop else None
+    finish = schema_finish(stop) if stop else None
     result.output_messages = lambda: [content.message("assistant", content_parts(blocks),
                                                       finish)]
     result.output_text = lambda: "".join(b["text"] for b in blocks

@@ -46,6 +46,7 @@ from tripwire.instrumentation.bedrock.common import (
     CONTENT_FILTERED,
     GUARDRAIL_INTERVENED,
     mark_refusal,
+    schema_finish,
     set_usage,
 )
 
@@ -53,17 +54,6 @@ GUARDRAIL_ACTION = "amazon-bedrock-guardrailAction"
 GUARDRAIL_TRACE = "amazon-bedrock-trace"
 METRICS = "amazon-bedrock-invocationMetrics"
 
-# Lower-cased family finish reasons -> the GenAI output-message schema's finish_reason
-# (message JSON only; gen_ai.response.finish_reasons keeps the family's own spelling).
-_SCHEMA_FINISH = {
-    "stop": "stop", "end_turn": "stop", "stop_sequence": "stop", "finish": "stop",
-    "complete": "stop", "endoftext": "stop", "stop_criteria_met": "stop",
-    "length": "length", "max_tokens": "length", "model_context_window_exceeded": "length",
-    "tool_use": "tool_call", "tool_calls": "tool_call",
-    "content_filtered": "content_filter", "content_filter": "content_filter",
-    "guardrail_intervened": "content_filter", "error_toxic": "content_filter",
-    "error": "error",
-}
 # Finish reasons (lower case) saying a safety filter, not the model, ended the answer.
 _FILTERED = frozenset({"content_filtered", "content_filter", "error_toxic"})
 # Top-level keys of Nova's (Converse-shaped) stream chunks.
@@ -78,10 +68,6 @@ def _text(value: Any) -> str | None:
 def _index(value: Any, default: int) -> int:
     index = plausible_count(value)  # Titan sends 0.0
     return default if index is None else index
-
-
-def schema_finish(reason: str) -> str:
-    return _SCHEMA_FINISH.get(reason.lower(), reason)
 
 
 class FamilyFold:
