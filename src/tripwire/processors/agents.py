@@ -119,16 +119,22 @@ def _is_workflow(name: str, attrs: Any) -> bool:
     return name.startswith(semconv.OP_INVOKE_WORKFLOW + " ")
 
 
-def run_label(span: SpanData) -> tuple[str, str] | None:
-    """``(gen_ai.agent.name, name)`` — or ``(gen_ai.workflow.name, name)`` for a workflow
-    run — of the innermost run a span (not yet ended by this enricher) is part of: a metric
-    dimension of its cost. Agent and workflow names are code constants, not user data."""
+def open_run(span: SpanData) -> AgentTally | None:
+    """The innermost open agent or workflow run around a span (not yet ended by the agents
+    enricher, which drops the link), if any."""
     state = span.state
     if not len(state.agent_runs):
         return None  # the fast path: no agent run open in this process
     ctx = span.span.context
     key = state.agent_links.get((ctx.trace_id, ctx.span_id)) if ctx is not None else None
-    tally = state.agent_runs.get(key) if key is not None else None
+    return state.agent_runs.get(key) if key is not None else None
+
+
+def run_label(span: SpanData) -> tuple[str, str] | None:
+    """``(gen_ai.agent.name, name)`` — or ``(gen_ai.workflow.name, name)`` for a workflow
+    run — of the innermost run a span is part of: a metric dimension of its cost. Agent and
+    workflow names are code constants, not user data."""
+    tally = open_run(span)
     if tally is None or not tally.name:
         return None
     return (semconv.GEN_AI_WORKFLOW_NAME if tally.workflow else semconv.GEN_AI_AGENT_NAME,

@@ -14,6 +14,7 @@ from typing import Any
 
 from tripwire import semconv
 from tripwire._core.tools import arguments_hash
+from tripwire.processors.agents import open_run
 from tripwire.processors.base import Enrichment, SpanData, event
 from tripwire.processors.state import TraceRecord
 
@@ -56,19 +57,6 @@ def _repeat(calls: dict[tuple[str, str], int], call: tuple[str, str], limit: int
     return count
 
 
-def _agent_run(span: SpanData) -> Any:
-    """The open agent run (``AgentTally``) around this span, if any. The agents enricher,
-    which runs after this one, drops the link."""
-    state = span.state
-    if not len(state.agent_runs):
-        return None
-    ctx = span.span.context
-    if ctx is None:
-        return None
-    key = state.agent_links.get((ctx.trace_id, ctx.span_id))
-    return state.agent_runs.get(key) if key is not None else None
-
-
 class ToolLoopEnricher:
     name = "tool_loop"
 
@@ -99,7 +87,7 @@ class ToolLoopEnricher:
         with span.state.traces.lock:
             count = _repeat(record.tool_calls, call, limit)
         threshold = span.settings.tool_loop_threshold
-        run = _agent_run(span)
+        run = open_run(span)
         run_count = 0
         if run is not None:
             with span.state.agent_runs.lock:
