@@ -93,8 +93,9 @@ class FamilyFold:
         self.metrics: Any = None
 
     # --- folding --------------------------------------------------------------------------
-    def add(self, payload: Mapping[str, Any]) -> None:
-        """One whole body, or one stream chunk's JSON."""
+    def add_bedrock_keys(self, payload: Mapping[str, Any]) -> None:
+        """What Bedrock itself adds to any family's body or chunk: the guardrail's action
+        and trace, the invocation metrics."""
         if payload.get(GUARDRAIL_ACTION) == "INTERVENED":
             self.guardrail = True
         trace = payload.get(GUARDRAIL_TRACE)
@@ -102,6 +103,10 @@ class FamilyFold:
             self.trace = trace
         if METRICS in payload:
             self.metrics = payload[METRICS]
+
+    def add(self, payload: Mapping[str, Any]) -> None:
+        """One whole body, or one stream chunk's JSON."""
+        self.add_bedrock_keys(payload)
         if self._add_nova(payload):
             return
         self._add_titan(payload)

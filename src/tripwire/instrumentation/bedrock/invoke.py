@@ -271,14 +271,7 @@ class InvokeStreamAccumulator(ResponseStreamAccumulator):
             if self._events is None:
                 self._events = MessageEvents()
             self._events.add(payload)
-            family = self._family
-            if families.METRICS in payload:
-                family.metrics = payload[families.METRICS]
-            if payload.get(families.GUARDRAIL_ACTION) == "INTERVENED":
-                family.guardrail = True
-                trace = payload.get(families.GUARDRAIL_TRACE)
-                if isinstance(trace, Mapping):
-                    family.trace = trace
+            self._family.add_bedrock_keys(payload)
             return
         self._family.add(payload)
 
