@@ -162,9 +162,11 @@ def check_names(env: Mapping[str, str]) -> list[Finding]:
     """Unknown ``TRIPWIRE_*`` names (a typo leaves a budget unset, silently), and ``OTEL_*``
     names one typo away from a variable that decides what is exported."""
     known = {spec.env for spec in _SPECS if spec.env and spec.env.startswith("TRIPWIRE_")}
+    accepted = known | _OTHER_TRIPWIRE_NAMES
+    otel_known: frozenset[str] | None = None  # read from the SDK's modules once, if needed
     findings: list[Finding] = []
     for name in sorted(env):
-        if name.startswith("TRIPWIRE_") and name not in known | _OTHER_TRIPWIRE_NAMES:
+        if name.startswith("TRIPWIRE_") and name not in accepted:
             guess = _did_you_mean(name, known)
             if guess:  # almost certainly a typo: the setting the user meant is not in force
                 findings.append(Finding(Severity.ERROR, name, "unknown setting, ignored",
@@ -172,7 +174,8 @@ def check_names(env: Mapping[str, str]) -> list[Finding]:
             else:
                 findings.append(Finding(Severity.WARNING, name, "unknown setting, ignored",
                                         "see `tripwire settings` for the known names"))
-        elif name.startswith("OTEL_") and name not in _known_otel_names():
+        elif name.startswith("OTEL_") and name not in (
+                otel_known := otel_known or _known_otel_names()):
             guess = _did_you_mean(name, _OTEL_NAMES_THAT_DECIDE_EXPORT, cutoff=0.9)
             if guess:
                 findings.append(Finding(Severity.WARNING, name,
@@ -353,7 +356,7 @@ def check_exporters(env: Mapping[str, str]) -> list[Finding]:
             for (severity, subject, message, fix), signals in merged.items()]
 
 
-def _deciding_variable(signal: str, name: str, raw_name: str, env: Mapping[str, str]) -> str:
+def _deciding_variable(signal: str, raw_name: str, env: Mapping[str, str]) -> str:
     """The variable (with its value) that made the SDK pick exporter ``name``."""
     if raw_name == "otlp":
         protocol_var, protocol = _protocol_of(signal, env)
@@ -365,7 +368,7 @@ def _deciding_variable(signal: str, name: str, raw_name: str, env: Mapping[str, 
 
 def _check_exporter(signal: str, name: str, raw_name: str, env: Mapping[str, str]) -> Finding:
     group = f"opentelemetry_{signal}_exporter"
-    subject = _deciding_variable(signal, name, raw_name, env)
+    subject = _deciding_variable(signal, raw_name, env)
     package, install = _EXPORTER_PACKAGES.get(name, (None, None))
     broken = ("opentelemetry-instrument fails to set up the SDK: nothing is exported "
               "(traces, metrics and logs)")
