@@ -11,6 +11,7 @@ HTTP, JSON or pydantic), against the same call bare, and beside it ``sdk-share``
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -311,6 +312,22 @@ def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
                 lambda tp, mp, name=name: ops_for(tp, mp)[name](), enrich)
             share_tps.append(share_tp)
         variants["sdk-share+enrich" if enrich else "sdk-share"] = share
+    # The official instrumentation's wrapper around the same results, and its SDK share: where
+    # the difference between the two is the SDK's work (attributes, points) or Python.
+    try:
+        official_tp, official_mp = providers(False)
+        providers_["official-openai-v2"] = (official_tp, official_mp)
+        variants["official-openai-v2"] = official_ops(made, official_tp, official_mp)
+        share = {}
+        for name in variants["official-openai-v2"]:
+            share[name], share_tp = sdk_share_op(
+                lambda tp, mp, name=name: official_ops(made, tp, mp)[name](), False)
+            share_tps.append(share_tp)
+        variants["sdk-share-official"] = share
+    except Exception as exc:  # not installed, or another version's layout
+        providers_.pop("official-openai-v2", None)
+        print(f"isolated: official-openai-v2 skipped ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
     # Production calls run inside a sampled server span: then the SDK's default exemplar
     # filter (trace_based) offers every metric point as an exemplar.
     parent = otel_trace.set_span_in_context(NonRecordingSpan(SpanContext(
@@ -341,22 +358,51 @@ def run_isolated(rounds: int, calls: int) -> dict[str, Any]:
         for tp in [*(tp for tp, _ in providers_.values()), *share_tps]:
             tp.shutdown()
     out: dict[str, Any] = {"floor_us": stats(floor), "variants": {}}
-    for name in ("sdk-share", "sdk-share+enrich"):
-        out["variants"][name] = {op: {"added_us": paired(values, raw["bare"][op])}
-                                 for op, values in raw[name].items() if values}
+    for name in ("sdk-share", "sdk-share+enrich", "sdk-share-official"):
+        if name in raw:
+            out["variants"][name] = {op: {"added_us": paired(values, raw["bare"][op])}
+                                     for op, values in raw[name].items() if values}
     for name in providers_:
         table: dict[str, Any] = {}
-        share_name = name.replace("tripwire", "sdk-share")
+        share_name = ("sdk-share-official" if name == "official-openai-v2"
+                      else name.replace("tripwire", "sdk-share"))
         for op in bare_ops:
+            if not raw[name][op]:
+                continue
             table[op] = {"added_us": paired(raw[name][op], raw["bare"][op])}
             if raw[share_name][op]:
-                # Our own Python: the wrapper minus the SDK work it asked for, same round.
+                # The wrapper's own Python: minus the SDK work it asked for, same round.
                 table[op]["own_us"] = paired(raw[name][op], raw[share_name][op])
+        if "stream200" not in table:
+            out["variants"][name] = table
+            continue
         table["stream200"]["added_us_per_chunk"] = per_chunk(
             raw[name]["stream200"], raw["bare"]["stream200"], raw[name]["stream_few"],
             raw["bare"]["stream_few"], len(chunks) - len(few))
         out["variants"][name] = table
     return out
+
+
+def official_ops(made: dict[str, Any], tp: Any, mp: Any) -> dict[str, Callable[[], Any]]:
+    """The official openai-v2 instrumentation's wrappers (bound to ``tp``/``mp``) around the
+    pre-made results of ``made``; chat and embeddings (it does not instrument Responses)."""
+    import openai.resources.chat.completions as chat_module
+    import openai.resources.embeddings as embeddings_module
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=tp, meter_provider=mp, skip_dep_check=True)
+    try:  # the wrappers keep their tracer and instruments once unwrapped
+        wrappers = {"chat": chat_module.Completions.create._self_wrapper,
+                    "embeddings": embeddings_module.Embeddings.create._self_wrapper}
+    finally:
+        instrumentor.uninstrument()
+    ops: dict[str, Callable[[], Any]] = {}
+    for name, wrapper in wrappers.items():
+        _, instance, result, kwargs = made[name]
+        ops[name] = (lambda w=wrapper, i=instance, r=result, k=kwargs:
+                     w(lambda *a, **kw: r, i, (), k))
+    return ops
 
 
 def print_isolated(result: dict[str, Any]) -> None:
@@ -366,6 +412,7 @@ def print_isolated(result: dict[str, Any]) -> None:
          f"floor: {fmt(result['floor_us'])} µs",
          "sdk-share: the same spans and metric points replayed on the SDK without our code "
          "(with +enrich: the context-window point and the rebuilt span too); own = the "
-         "wrapper minus its sdk-share, same round"],
+         "wrapper minus its sdk-share, same round; official-openai-v2: the official "
+         "instrumentation's wrapper around the same results, with its own sdk-share"],
         result["variants"], 14,
         [("added µs/op", "added_us", 26, 1), ("own µs/op", "own_us", 26, 1), CHUNK_COLUMN])

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +32,36 @@ def test_proxy_meter_provider_is_recognised() -> None:
 
     assert _compat.is_proxy_meter_provider(_ProxyMeterProvider())
     assert not _compat.is_proxy_meter_provider(MeterProvider())
+
+
+_GLOBAL_METER_PROVIDER = """
+import json, sys
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from tripwire import _compat
+before = _compat.global_meter_provider()
+provider = MeterProvider()
+metrics.set_meter_provider(provider)
+print(json.dumps([before is None, _compat.global_meter_provider() is provider]))
+"""
+
+
+def test_global_meter_provider_none_until_set_then_the_provider() -> None:
+    # A fresh interpreter: the global can be set once per process.
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_PYTHON_METER_PROVIDER"}
+    done = subprocess.run([sys.executable, "-c", _GLOBAL_METER_PROVIDER], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == [True, True]
+
+
+def test_global_meter_provider_named_in_the_environment_is_loaded() -> None:
+    env = {**os.environ, "OTEL_PYTHON_METER_PROVIDER": "sdk_meter_provider"}
+    code = ("from tripwire import _compat; p = _compat.global_meter_provider(); "
+            "print(type(p).__module__ + '.' + type(p).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip().endswith(".MeterProvider")
+    assert done.stdout.startswith("opentelemetry.sdk.metrics")
 
 
 def test_span_limits_of_an_sdk_span() -> None:

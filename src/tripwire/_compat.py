@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,34 @@ def is_proxy_meter_provider(provider: Any) -> bool:
     provider set yet). Compared by class name: the class lives in the private
     ``opentelemetry.metrics._internal``. Checked: opentelemetry-api 1.45.2."""
     return type(provider).__name__ == "_ProxyMeterProvider"
+
+
+_METER_PROVIDER_ENV = "OTEL_PYTHON_METER_PROVIDER"
+# Read once: a provider named in the environment is loaded by the public getter's first call.
+_meter_provider_named = _METER_PROVIDER_ENV in os.environ
+
+
+def global_meter_provider() -> Any:
+    """The global meter provider once one is set, else None.
+
+    The public ``get_meter_provider()`` looks ``OTEL_PYTHON_METER_PROVIDER`` up in
+    ``os.environ`` on every call while no provider is set (≈ 1.5 µs); instrumentors used on
+    their own ask on every call. The private module global ``_METER_PROVIDER`` of
+    ``opentelemetry.metrics._internal`` answers without it; when the environment names a
+    provider, or the global is not there (another API version), the public getter is used.
+    Checked: opentelemetry-api 1.45.2."""
+    from opentelemetry.metrics import _internal as metrics_internal
+
+    provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
+    if provider is _MISSING or (provider is None and _meter_provider_named):
+        from opentelemetry.metrics import get_meter_provider
+
+        public = get_meter_provider()
+        return None if is_proxy_meter_provider(public) else public
+    return provider
+
+
+_MISSING = object()
 
 
 def span_limits(span: Any) -> Any:

@@ -30,9 +30,9 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.metrics import NoOpMeterProvider, get_meter_provider
+from opentelemetry.metrics import NoOpMeterProvider
 
-from tripwire._compat import is_proxy_meter_provider
+from tripwire._compat import global_meter_provider
 from tripwire._core.guard import log_failure, reset_failure_log
 from tripwire._core.precall import PreCallInfo
 from tripwire.errors import BudgetExceededError, BudgetStoreUnavailableError, ConfigError
@@ -271,7 +271,8 @@ class Runtime:
         """Whether calls must pass the gate: budgets are charged and the mode is enforce.
         In flag mode (the default) the wrapper skips the gate entirely: no request info is
         built, no estimate made, nothing reserved."""
-        return self.budget_gate_attached and self.settings.budget_mode is BudgetMode.ENFORCE
+        # The mode first: in flag mode (the default) one attribute read decides.
+        return self.settings.budget_mode is BudgetMode.ENFORCE and self.budget_gate_attached
 
     def accounting_observed(self) -> bool:
         """With no processor attached: whether accounting one of tripwire's calls would be
@@ -288,8 +289,8 @@ class Runtime:
                 return True
         except Exception:
             return True  # a broken rule set is reported where it is used
-        provider = get_meter_provider()
-        return not (isinstance(provider, NoOpMeterProvider) or is_proxy_meter_provider(provider))
+        provider = global_meter_provider()  # get_meter_provider() reads os.environ each time
+        return provider is not None and not isinstance(provider, NoOpMeterProvider)
 
     def accountant(self) -> Any:
         """What accounts for a span of tripwire's that no enrichment processor will see (its

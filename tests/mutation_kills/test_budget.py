@@ -404,3 +404,142 @@ def test_the_scopes_a_call_about_to_start_spends_from(harness: Harness) -> None:
         ctx = baggage.set_baggage(semconv.GEN_AI_CONVERSATION_ID, "conv-2", ctx)
         assert keys(ctx) == {"t": trace_key, "c": "conv-2", "u": "bob", "f": "checkout"}
         assert trace.get_current_span(ctx) is job
+
+
+def test_budget_events_are_stamped_with_the_end_of_their_span(harness: Harness,
+                                                              tmp_path) -> None:
+    harness.settings(budgets_file=_budgets(tmp_path, {"name": "all", "scope": "global",
+                                                      "tokens": 2000}))
+    harness.llm("gpt-4o-mini", input_tokens=1700, output_tokens=0)  # the warning
+    harness.llm("gpt-4o-mini", input_tokens=300, output_tokens=0)  # the limit
+    warned, reached = harness.spans()
+    assert [(e.name, e.timestamp) for e in warned.events] == [
+        (semconv.EVENT_BUDGET_WARNING, warned.end_time)]
+    assert [(e.name, e.timestamp) for e in reached.events] == [
+        (semconv.EVENT_BUDGET_EXCEEDED, reached.end_time)]
+
+
+def _trace_scope(harness: Harness, trace_id: int, **settings: object) -> tuple[float, int]:
+    from tripwire.runtime import get_runtime
+
+    runtime = get_runtime()
+    [scope] = scopes(runtime.budget_rules(harness.settings(**settings)),
+                     ScopeKeys(format(trace_id, "032x"), None, None, None))
+    return runtime.ledger.spent(scope)
+
+
+def test_a_zero_estimate_does_not_stand_in_for_an_unknown_cost(harness: Harness) -> None:
+    from opentelemetry.trace import SpanKind
+
+    from tripwire.runtime import get_runtime
+
+    harness.settings(budget_trace_usd=1.0)
+    runtime = get_runtime()
+    with harness.tracer.start_as_current_span("job") as job:
+        span = harness.tracer.start_span("chat my-finetune-7b", kind=SpanKind.CLIENT, attributes={
+            semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_PROVIDER_NAME: "openai",
+            semconv.GEN_AI_REQUEST_MODEL: "my-finetune-7b"})  # no price, no usage
+        sc = span.get_span_context()
+        # what the gate reserves for a model it cannot price: no dollars, some tokens
+        runtime.hold(Reservation("r-zero", (), (), 0.0, 700), sc.trace_id, sc.span_id)
+        span.end()
+        trace_id = job.get_span_context().trace_id
+    attrs = harness.span("chat my-finetune-7b").attributes
+    assert attrs[semconv.TRIPWIRE_BUDGET_UNPRICED] is True
+    assert semconv.TRIPWIRE_BUDGET_ESTIMATED not in attrs
+    assert _trace_scope(harness, trace_id, budget_trace_usd=1.0) == (0.0, 0)
+
+
+@pytest.mark.parametrize("cost", [float("inf"), float("nan"), -5.0])
+def test_a_cost_that_cannot_be_right_is_never_charged(harness: Harness, cost: object) -> None:
+    # a cost already on the span (its instrumentor's own) is kept by the cost enricher
+    harness.settings(budget_trace_usd=1.0)
+    with harness.tracer.start_as_current_span("job") as job:
+        harness.llm("gpt-4o-mini", input_tokens=10, output_tokens=5,
+                    **{semconv.TRIPWIRE_COST_USD: cost})
+        harness.llm("gpt-4o-mini", input_tokens=1, output_tokens=1,
+                    **{semconv.TRIPWIRE_COST_USD: 0.25})
+    first, second = harness.spans()[:2]
+    assert not [k for k in first.attributes if k.startswith("tripwire.budget")]
+    assert not [k for k in second.attributes if k.startswith("tripwire.budget")]
+    assert _trace_scope(harness, job.get_span_context().trace_id,
+                        budget_trace_usd=1.0) == (0.25, 17)
+
+
+def test_a_known_cost_without_tokens_is_charged(harness: Harness) -> None:
+    harness.settings(budget_trace_usd=1.0)
+    with harness.tracer.start_as_current_span("job") as job:
+        harness.llm("gpt-4o-mini", input_tokens=0, output_tokens=0,
+                    **{semconv.TRIPWIRE_COST_USD: 0.5})
+        harness.llm("gpt-4o-mini", input_tokens=0, output_tokens=0,
+                    **{semconv.TRIPWIRE_COST_USD: 0.5})
+    first, second = harness.spans()[:2]
+    assert semconv.TRIPWIRE_BUDGET_EXCEEDED not in first.attributes
+    assert second.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] is True
+    [event] = second.events
+    assert event.attributes[semconv.TRIPWIRE_BUDGET_SPENT_USD] == 1.0
+    assert _trace_scope(harness, job.get_span_context().trace_id,
+                        budget_trace_usd=1.0) == (1.0, 0)
+
+
+def test_a_call_that_charges_nothing_says_nothing_of_a_spent_budget(harness: Harness,
+                                                                    tmp_path) -> None:
+    harness.settings(prices_file=_overlay(tmp_path, input_per_mtok=0, output_per_mtok=0),
+                     budget_trace_tokens=10)
+    with harness.tracer.start_as_current_span("job"):
+        harness.llm("free-model", input_tokens=10, output_tokens=0)  # the limit
+        harness.llm("free-model", input_tokens=0, output_tokens=0)  # nothing: not charged
+        harness.llm("free-model", input_tokens=0, output_tokens=1)  # over already
+    reached, free, over = harness.spans()[:3]
+    assert reached.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] is True
+    assert not [k for k in free.attributes if k.startswith("tripwire.budget")]
+    assert free.events == ()
+    assert over.attributes[semconv.TRIPWIRE_BUDGET_EXCEEDED] is True
+    assert over.events == ()
+
+
+def test_the_first_limit_a_trace_exceeds_is_the_one_its_root_names(harness: Harness,
+                                                                   tmp_path) -> None:
+    harness.settings(budgets_file=_budgets(
+        tmp_path, {"name": "small", "scope": "global", "tokens": 1000},
+        {"name": "large", "scope": "global", "tokens": 2000}))
+    with harness.tracer.start_as_current_span("job"):
+        harness.llm("gpt-4o-mini", input_tokens=1000, output_tokens=100)  # 1100: small
+        harness.llm("gpt-4o-mini", input_tokens=1000, output_tokens=100)  # 2200: large
+    first, second = [s for s in harness.spans() if s.name == "chat gpt-4o-mini"]
+    assert [(e.name, e.attributes[semconv.TRIPWIRE_BUDGET_NAME]) for e in first.events] == [
+        (semconv.EVENT_BUDGET_EXCEEDED, "small")]
+    # small is over already (exceeded, not crossed) and comes first: large still says so
+    assert [(e.name, e.attributes[semconv.TRIPWIRE_BUDGET_NAME],
+             e.attributes[semconv.TRIPWIRE_BUDGET_SPENT_TOKENS]) for e in second.events] == [
+        (semconv.EVENT_BUDGET_EXCEEDED, "large", 2200)]
+    assert second.attributes[semconv.TRIPWIRE_BUDGET_NAME] == "small"  # the first it hits
+    root = harness.span("job").attributes
+    assert root[semconv.TRIPWIRE_BUDGET_EXCEEDED] is True
+    assert root[semconv.TRIPWIRE_BUDGET_NAME] == "small"
+    assert root[semconv.TRIPWIRE_BUDGET_LIMIT_TOKENS] == 1000
+    points = sorted((p[semconv.TRIPWIRE_BUDGET_NAME], v)
+                    for p, v in harness.points(semconv.METRIC_BUDGET_VIOLATIONS))
+    assert points == [("large", 1), ("small", 1)]
+
+
+def test_ids_that_are_not_text_are_not_budget_keys(harness: Harness, tmp_path) -> None:
+    harness.settings(budgets_file=_budgets(
+        tmp_path, {"name": "user", "scope": "user", "tokens": 1000},
+        {"name": "conv", "scope": "conversation", "tokens": 1000}))
+    for _ in range(2):  # two requests of one user and conversation, if they were ids
+        harness.llm("gpt-4o-mini", input_tokens=500, output_tokens=100,
+                    **{semconv.USER_ID: 42, semconv.GEN_AI_CONVERSATION_ID: 7})
+    for span in harness.spans():
+        assert not [k for k in span.attributes if k.startswith("tripwire.budget")]
+
+
+def test_a_known_cost_wins_over_an_unpriced_flag(harness: Harness) -> None:
+    harness.settings(budget_trace_usd=1.0)
+    with harness.tracer.start_as_current_span("job") as job:
+        harness.llm("my-finetune-7b", input_tokens=0, output_tokens=0, **{
+            semconv.TRIPWIRE_COST_USD: 0.5, semconv.TRIPWIRE_COST_UNPRICED: True})
+    attrs = harness.span("chat my-finetune-7b").attributes
+    assert semconv.TRIPWIRE_BUDGET_UNPRICED not in attrs
+    assert _trace_scope(harness, job.get_span_context().trace_id,
+                        budget_trace_usd=1.0) == (0.5, 0)

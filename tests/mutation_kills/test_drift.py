@@ -128,3 +128,17 @@ def test_embeddings_are_not_tracked(harness: Harness) -> None:
                 response_model="text-embedding-3-small-2024")
     [span] = harness.spans()
     assert not [k for k in span.attributes if k.startswith("tripwire.model")]
+
+
+def test_a_span_without_a_provider_has_a_history_of_its_own(harness: Harness) -> None:
+    assert _drift(harness, "gpt-4o", "gpt-4o-2024-08-06", provider=None) == {
+        semconv.TRIPWIRE_MODEL_FLOATING_ALIAS: True}
+    assert _drift(harness, "gpt-4o", "gpt-4o-2024-11-20", provider=None) == {
+        semconv.TRIPWIRE_MODEL_FLOATING_ALIAS: True, semconv.TRIPWIRE_MODEL_CHANGED: True,
+        semconv.TRIPWIRE_MODEL_PREVIOUS: "gpt-4o-2024-08-06"}
+    # a named provider's history is another one, in both directions
+    assert _drift(harness, "gpt-4o", "gpt-4o-2024-05-13") == {
+        semconv.TRIPWIRE_MODEL_FLOATING_ALIAS: True}
+    assert _drift(harness, "gpt-4o", "gpt-4o-2024-11-20", provider=None)[
+        semconv.TRIPWIRE_MODEL_CHANGED] is False
+

@@ -301,3 +301,77 @@ def test_a_dated_tier_is_resolved_again_for_each_request() -> None:
     assert price.tier(terms, after) == "priority"
     assert price.tier(terms, before) == "standard"
     assert price.cost(Usage(1000, 0), after, terms) > price.cost(Usage(1000, 0), before, terms)
+
+
+def _house_price() -> Price:
+    """A synthetic genai-prices model of the kind no bundled one is: priced per request too
+    (so genai-prices' own calc_price prices it), with every cache rate, a dated price change
+    and two request tiers, one of them named by two request terms."""
+    from datetime import date
+
+    from genai_prices.types import (
+        ClauseEquals,
+        ConditionalPrice,
+        ModelInfo,
+        ModelPrice,
+        PriceVariant,
+        Provider,
+        StartDateConstraint,
+    )
+
+    def prices(scale: int) -> ModelPrice:
+        return ModelPrice(input_mtok=Decimal(1) * scale, output_mtok=Decimal(2) * scale,
+                          cache_read_mtok=Decimal("0.1") * scale,
+                          cache_write_mtok=Decimal("1.25") * scale,
+                          cache_write_1h_mtok=Decimal(2) * scale, requests_kcount=Decimal(10))
+
+    model = ModelInfo(
+        id="house", match=ClauseEquals(equals="house"),
+        prices=[ConditionalPrice(prices=prices(1)),
+                ConditionalPrice(constraint=StartDateConstraint(start_date=date(2026, 6, 1)),
+                                 prices=prices(3))],
+        price_variants=[
+            PriceVariant(when={"service_tier": "flex"},
+                         prices=ModelPrice(input_mtok=Decimal("0.5"))),
+            PriceVariant(when={"processing": "batch", "region": "eu"},
+                         prices=ModelPrice(output_mtok=Decimal(1)))])
+    provider = Provider(id="house-provider", name="House", api_pattern="house", models=[model])
+    return Price(semconv.COST_SOURCE_PRICE_TABLE, None, gp_provider=provider, gp_model=model)
+
+
+_BEFORE = datetime(2026, 5, 31, 23, tzinfo=timezone.utc)  # the day before the price change
+_AFTER = datetime(2026, 6, 1, 1, tzinfo=timezone.utc)
+# 1M input (500k fresh, 200k cache reads, 300k cache writes of which 100k for one hour),
+# 1M output
+_ALL_KINDS = Usage(1_000_000, 1_000_000, 200_000, 300_000, 100_000)
+
+
+@pytest.mark.parametrize(("when", "terms", "expected"), [
+    # 0.5 fresh input + 0.02 reads + 0.25 writes + 0.2 one-hour writes + 2 output
+    # + 0.01 for the request (10 USD per thousand)
+    (_BEFORE, (), "2.98"),
+    (_AFTER, (), "8.92"),  # every token rate tripled from that day on, the request fee not
+    (_BEFORE, (("service_tier", "flex"),), "2.73"),  # the tier's input rate: 0.25
+    (_BEFORE, (("processing", "batch"), ("region", "eu")), "1.98"),  # its output rate: 1
+    (_BEFORE, (("processing", "batch"),), "2.98"),  # one of its two terms: standard
+])
+def test_a_price_only_calc_price_can_price(when: datetime, terms: tuple,
+                                           expected: str) -> None:
+    assert _house_price().cost(_ALL_KINDS, when, terms) == Decimal(expected)
+
+
+def test_each_cache_kind_of_a_calc_price_price_at_its_own_rate() -> None:
+    price = _house_price()
+    # (input, output, cache reads, writes, one-hour writes): 10k input each, 0.01 per request
+    assert price.cost(Usage(10_000, 0), _BEFORE) == Decimal("0.02")
+    assert price.cost(Usage(10_000, 0, 10_000), _BEFORE) == Decimal("0.011")
+    assert price.cost(Usage(10_000, 0, 0, 10_000), _BEFORE) == Decimal("0.0225")
+    assert price.cost(Usage(10_000, 0, 0, 10_000, 10_000), _BEFORE) == Decimal("0.03")
+
+
+def test_the_tier_of_a_variant_named_by_two_terms() -> None:
+    price = _house_price()
+    terms = (("processing", "batch"), ("region", "eu"))
+    assert price.tier(terms, _BEFORE) == "batch,eu"
+    assert price.tier((("service_tier", "flex"),), _BEFORE) == "flex"
+    assert price.tier((("processing", "batch"),), _BEFORE) == "standard"

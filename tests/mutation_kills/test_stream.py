@@ -125,6 +125,32 @@ def test_an_iterable_that_is_not_an_iterator_is_iterated_once(env) -> None:
     assert span.status.status_code is StatusCode.UNSET
 
 
+class SdkStream:
+    """An iterator shaped like the OpenAI and Anthropic SDKs' Stream: ``__next__`` reads the
+    next event, ``__iter__`` is a generator over the same events."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._iterator = iter(items)
+        self.next_calls = 0
+
+    def __next__(self) -> Any:
+        self.next_calls += 1
+        return self._iterator.__next__()
+
+    def __iter__(self) -> Any:
+        yield from self._iterator
+
+
+def test_an_iterator_is_read_through_its_own_next(env) -> None:
+    # As next(stream) in the app would: not through a generator of iter(stream) per call
+    make, exporter = env
+    stream = SdkStream([1, 2, 3])
+    proxy = make(stream)
+    assert next(proxy) == 1
+    assert list(proxy) == [2, 3]
+    assert stream.next_calls == 4  # three chunks, then the end
+    assert _one(exporter).attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+
 def test_close_that_fails_ends_the_span_as_failed_and_raises(env) -> None:
     make, exporter = env
     stream = Closing([1, 2], close_fails=True)

@@ -18,18 +18,21 @@ user's sampler: a shadow span is never exported.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes
 
 from tripwire._core.guard import log_failure
 from tripwire.runtime import Runtime, get_runtime
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import Event, ReadableSpan
 
 _now_ns = time.time_ns
 
@@ -90,6 +93,8 @@ class ShadowSpan(trace.Span):
 
     def add_event(self, name: str, attributes: Attributes = None,
                   timestamp: int | None = None) -> None:
+        from opentelemetry.sdk.trace import Event  # the SDK only when it is in use
+
         self._events.append(Event(name, attributes=attributes, timestamp=timestamp))
 
     def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
@@ -111,6 +116,8 @@ class ShadowSpan(trace.Span):
 
     def readable(self) -> ReadableSpan:
         """The ended span as processors see spans."""
+        from opentelemetry.sdk.trace import ReadableSpan
+
         kwargs: dict[str, Any] = {}
         if self._resource is not None:
             kwargs["resource"] = self._resource
@@ -135,7 +142,9 @@ class Accounting:
     def ended(self, span: trace.Span) -> None:
         try:
             readable = span.readable() if isinstance(span, ShadowSpan) else span
-            if isinstance(readable, ReadableSpan):
+            # A ReadableSpan can only exist once the SDK is loaded (not imported for this).
+            sdk = sys.modules.get("opentelemetry.sdk.trace")
+            if sdk is not None and isinstance(readable, sdk.ReadableSpan):
                 self._accountant.account(readable)
         except Exception:
             log_failure("accounting")

@@ -62,11 +62,8 @@ def read_document(item: Any) -> tuple[Hit, str | None]:
             semconv.SCORE_KIND_SIMILARITY
     metadata = _lookup(item, "metadata")
     sources = [item] if not isinstance(metadata, Mapping) else [item, metadata]
-    doc_id = None
-    for source in sources:
-        doc_id = _lookup(source, "id")
-        if doc_id is not None:
-            break
+    ids = (_lookup(source, "id") for source in sources)
+    doc_id = next((found for found in ids if found is not None), None)
     score: float | None = None
     kind: str | None = None
     for source in sources:

@@ -260,17 +260,25 @@ def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
 
 def safe_attributes(attributes: dict[str, Any]) -> list[str]:
     """Make every key and value of ``attributes`` encodable in place; drop what cannot be
-    (returned, to be flagged). The common case — ASCII strings, small ints — costs one type
-    check per value."""
-    dropped: list[str] = []
-    for key in list(attributes):
-        value = attributes[key]
+    (returned, to be flagged). Every span's attributes pass here: the common case — ASCII
+    keys and strings, small ints, finite floats, bools — is one pass of type checks, and only
+    the other entries are looked at further."""
+    others: list[str] | None = None
+    for key, value in attributes.items():
         kind = type(value)
-        if (kind is str and value.isascii()) or kind is bool or (
-                kind is int and -_INT64 <= value < _INT64):
-            safe = value
-        else:
-            safe = _safe_value(value)
+        if ((kind is str and value.isascii()) or kind is bool
+                or (kind is int and -_INT64 <= value < _INT64)
+                or (kind is float and value - value == 0)) and key.isascii():
+            continue
+        if others is None:
+            others = []
+        others.append(key)
+    if others is None:
+        return []
+    dropped: list[str] = []
+    for key in others:
+        value = attributes[key]
+        safe = _safe_value(value)
         clean_key = safe_text(key)
         if safe is _DROP:
             del attributes[key]

@@ -24,6 +24,7 @@ warning says so once. docs/reliability.md lists every pattern tripwire runs over
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -32,10 +33,22 @@ from typing import Any, Protocol
 
 logger = logging.getLogger("tripwire")
 
-try:  # the optional extra tripwire-otel[re2]: a linear-time engine for user patterns
-    import re2 as _re2
-except ImportError:  # pragma: no cover - exercised when the extra is absent
-    _re2 = None
+# The optional extra tripwire-otel[re2] (a linear-time engine for user patterns), imported
+# when a user pattern is first compiled: loading RE2 costs ~2 ms or more at import.
+_UNLOADED: Any = object()
+_re2: Any = _UNLOADED
+
+
+def _re2_engine() -> Any:
+    """The ``re2`` module, or None when the extra is not installed."""
+    global _re2
+    if _re2 is _UNLOADED:
+        try:
+            _re2 = importlib.import_module("re2")
+        except ImportError:
+            _re2 = None
+    return _re2
+
 
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 # The domain after an "@": labels and dots, ending in a dot and a 2+ letter TLD.
@@ -108,9 +121,10 @@ class _EmailPattern:
 
 
 def _user_pattern(source: str) -> Substituter:
-    if _re2 is not None:
+    engine = _re2_engine()
+    if engine is not None:
         try:
-            compiled: Any = _re2.compile(source)
+            compiled: Any = engine.compile(source)
         except Exception as exc:  # re2.error: not expressible in linear time
             raise ValueError(f"{source!r}: RE2 cannot run it ({exc})") from None
         return compiled  # type: ignore[no-any-return]

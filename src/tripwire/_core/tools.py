@@ -22,6 +22,7 @@ class RequestedToolCall:
     id: str | None
     name: str
     arguments: Any  # a JSON string (OpenAI) or an already-parsed object (Anthropic, Gemini)
+    freeform: bool = False  # free text (OpenAI custom tools): no JSON, no schema to check
 
 
 @dataclass
@@ -51,6 +52,8 @@ def check_tool_calls(
             report.ids.append(call_id)
         if declared is not None and name not in declared:
             report.unknown.append(name)
+            continue
+        if call.freeform:
             continue
         args = call.arguments
         if isinstance(args, (str, bytes)):

@@ -16,13 +16,9 @@ class ContextWindowEnricher:
     enrich = fused_enrich
 
     def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
-        if not span.is_inference:
-            return False
         used = span.input_tokens
-        if used is None:
-            return False
-        limit = span.price_and_window()[1]
-        if not limit:
+        if (not span.is_inference or used is None
+                or not (limit := span.price_and_window()[1])):
             return False
         utilization = used / limit
         span.instruments.context_window_utilization.record(

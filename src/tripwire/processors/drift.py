@@ -29,12 +29,10 @@ def looks_pinned(model: str) -> bool:
     return bool(_DATED.search(model))
 
 
-def _base(model: str) -> str:
-    name = model.lower()
-    for prefix in ("models/", "publishers/"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    return name.rsplit("/", 1)[-1]
+def _model_of(path: str) -> str:
+    # Vertex and Gemini answer with a path (publishers/google/models/NAME): the model is its
+    # last segment; a date elsewhere in it (a project id) is not the model's.
+    return path.rpartition("/")[2]
 
 
 @functools.lru_cache(maxsize=4096)  # pure in two strings; bounded
@@ -46,10 +44,9 @@ def is_floating_alias(request: str, response: str | None) -> bool | None:
         return True
     if not response:
         return None
-    req, resp = _base(request), _base(response)
-    if req == resp:
-        return False
-    return looks_pinned(resp)
+    # No separate "same name as requested" case: the request is not pinned (checked above),
+    # so neither is the same name in any case (the pattern ignores case, has no start anchor).
+    return looks_pinned(_model_of(response))
 
 
 class DriftEnricher:
@@ -58,42 +55,32 @@ class DriftEnricher:
     enrich = fused_enrich
 
     def enrich_into(self, span: SpanData, added: dict[str, Any], events: list[Event]) -> bool:
-        if not span.is_inference:
+        request = span.request_model
+        if not span.is_inference or not request:
             return False
-        request, response = span.request_model, span.response_model
-        if not request:
-            return False
+        response = span.response_model
         floating = is_floating_alias(request, response)
-        if not response:
-            if floating is None:
-                return False
-            added[semconv.TRIPWIRE_MODEL_FLOATING_ALIAS] = floating
-            return True
         out: dict[str, object] = {}
         if floating is not None:
             out[semconv.TRIPWIRE_MODEL_FLOATING_ALIAS] = floating
-        key = (span.provider or "", request)
-        table = span.state.drift
-        with table.lock:
-            previous = table.get(key)  # (also refreshes the entry's age and LRU position)
-            if previous != response:
-                table.set(key, response)
-        if previous is not None and previous != response:
-            out[semconv.TRIPWIRE_MODEL_CHANGED] = True
-            out[semconv.TRIPWIRE_MODEL_PREVIOUS] = previous
-            details = {
-                semconv.GEN_AI_REQUEST_MODEL: request,
-                semconv.GEN_AI_RESPONSE_MODEL: response,
-                semconv.TRIPWIRE_MODEL_PREVIOUS: previous,
-            }
-            span.instruments.model_changes.add(1, span.shared_metric_attributes())
-            changed = event(semconv.EVENT_MODEL_CHANGED, span.end_time, details)
-            added.update(out)
-            events.append(changed)
-            return True
-        if previous is not None:
-            out[semconv.TRIPWIRE_MODEL_CHANGED] = False
-        if not out:
-            return False
+        if response:
+            # History per provider and requested name (provider None: its own history).
+            key = (span.provider, request)
+            table = span.state.drift
+            with table.lock:
+                previous = table.get(key)  # (also refreshes the entry's age and LRU position)
+                if previous != response:
+                    table.set(key, response)
+            if previous is not None:
+                changed = previous != response
+                out[semconv.TRIPWIRE_MODEL_CHANGED] = changed
+                if changed:
+                    out[semconv.TRIPWIRE_MODEL_PREVIOUS] = previous
+                    span.instruments.model_changes.add(1, span.shared_metric_attributes())
+                    events.append(event(semconv.EVENT_MODEL_CHANGED, span.end_time, {
+                        semconv.GEN_AI_REQUEST_MODEL: request,
+                        semconv.GEN_AI_RESPONSE_MODEL: response,
+                        semconv.TRIPWIRE_MODEL_PREVIOUS: previous,
+                    }))
         added.update(out)
-        return True
+        return bool(out)

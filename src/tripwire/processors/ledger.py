@@ -166,7 +166,7 @@ class InMemoryLedger:
     def pinned(self) -> int:
         return len(self._pinned)
 
-    def _account(self, rule: BudgetRule, key: str, create: bool) -> Account | None:
+    def _account(self, rule: BudgetRule, key: str, create: bool = False) -> Account | None:
         table_key = (rule.name, key)
         held = self._pinned.get(table_key)
         if held is not None:
@@ -237,12 +237,12 @@ class InMemoryLedger:
 
     def _release(self, reservation: Reservation) -> None:
         for rule, key in reservation.scopes:
-            account = self._account(rule, key, False)
+            account = self._account(rule, key)
             if account is not None and account.release(reservation.id):
                 self._place(rule, key, account)
 
     def spent(self, scope: Scope) -> Amount:
-        account = self._account(scope[0], scope[1], False)
+        account = self._account(scope[0], scope[1])
         return account.spent() if account is not None else (0.0, 0)
 
     def resize(self, max_entries: int, ttl_seconds: float) -> None:
@@ -346,8 +346,7 @@ def root_route(record: TraceRecord | None) -> str | None:
     root = record.root_span if record is not None else None
     if root is None:
         return None
-    attrs = getattr(root, "attributes", None) or {}
-    route = attrs.get(semconv.HTTP_ROUTE)
+    route = (root.attributes or {}).get(semconv.HTTP_ROUTE)  # the live SDK span
     return route if isinstance(route, str) and route else None
 
 
@@ -381,7 +380,7 @@ def scopes_before_call(state: ProcessState, rules: tuple[BudgetRule, ...], setti
                        ctx: Context) -> list[Scope]:
     """The ledger scopes a call about to start in ``ctx`` spends from."""
     span_ctx = trace.get_current_span(ctx).get_span_context()
-    record = state.traces.get(span_ctx.trace_id) if span_ctx.is_valid else None
+    record = state.traces.get(span_ctx.trace_id)  # never one for the invalid trace id 0
     keys = ScopeKeys(
         trace=format(span_ctx.trace_id, "032x") if span_ctx.is_valid else None,
         conversation=_baggage_str(ctx, semconv.GEN_AI_CONVERSATION_ID)

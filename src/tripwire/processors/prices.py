@@ -365,7 +365,7 @@ def _genai_lookup(provider: str | None, model: str) -> tuple[Any, Any] | None:
 
 
 def _genai_find(snapshot: Any, provider: str | None, model: str) -> tuple[Any, Any] | None:
-    ids = PROVIDER_IDS.get(provider or "") or ((provider,) if provider else ())
+    ids = (PROVIDER_IDS.get(provider) or (provider,)) if provider else ()
     for provider_id in ids:
         found = genai_prices_find_model(snapshot, model, provider_id)
         if found is not None:
@@ -381,7 +381,7 @@ def _bare_bedrock_name(provider: str | None, model: str) -> bool:
     ``us.anthropic.…``, ``global.anthropic.…``: regional and global profiles differ). The
     bare vendor name an InvokeModel response reports (``claude-…``) would price every call at
     the regional rate, so it stays unpriced and the request's model id decides."""
-    return provider == semconv.PROVIDER_AWS_BEDROCK and "." not in model.rsplit("/", 1)[-1]
+    return provider == semconv.PROVIDER_AWS_BEDROCK and "." not in model.rpartition("/")[2]
 
 
 class PriceBook:

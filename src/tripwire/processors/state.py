@@ -55,9 +55,11 @@ class BoundedTable(Generic[K, V]):
 
     def set(self, key: K, value: V) -> None:
         with self.lock:
-            self._data[key] = [_clock(), value]
-            self._data.move_to_end(key)
-            self._trim()
+            now = _clock()
+            data = self._data
+            data[key] = [now, value]
+            data.move_to_end(key)
+            self._trim(now)
 
     def get_or_create(self, key: K, factory: Callable[[], V]) -> V:
         with self.lock:
@@ -88,10 +90,11 @@ class BoundedTable(Generic[K, V]):
             self.ttl = float(ttl_seconds)
             self._trim()
 
-    def _trim(self) -> None:
+    def _trim(self, now: float | None = None) -> None:
         data = self._data
         if self.ttl > 0:
-            now = _clock()
+            if now is None:
+                now = _clock()
             while data:
                 stamp = next(iter(data.values()))[0]
                 if not self._expired(stamp, now):
@@ -154,7 +157,7 @@ class ProcessState:
     # (trace_id, span_id) -> additions already computed by another processor instance
     processed: BoundedTable[tuple[int, int], Any]
     # (provider, request model) -> last response model seen
-    drift: BoundedTable[tuple[str, str], str]
+    drift: BoundedTable[tuple[str | None, str], str]
     # (trace_id, span_id) -> tripwire.budget() blocks active when the span started
     span_blocks: BoundedTable[tuple[int, int], tuple[Any, ...]]
     # (trace_id, span_id) -> an open LLM call span, or a span inside one (see OpenCall)

@@ -188,7 +188,7 @@ def _result(result: Result, blocks: list[Any], stop: Any, usage: Any, trace: Any
             result.tool_calls.append(RequestedToolCall(tool.get("toolUseId"),
                                                        tool.get("name") or "", tool.get("input")))
     mark_refusal(result, stop, trace)
-    finish = schema_finish(stop) if stop else None
+    finish = schema_finish(stop)  # (None stays None)
     result.output_messages = lambda: [content.message("assistant", content_parts(blocks),
                                                       finish)]
     result.output_text = lambda: "".join(b["text"] for b in blocks

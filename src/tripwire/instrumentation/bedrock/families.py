@@ -39,7 +39,7 @@ from typing import Any
 
 from tripwire._core import content
 from tripwire._core.fields import plausible_count
-from tripwire._core.invocation import Request, Result
+from tripwire._core.invocation import Result
 from tripwire._core.tools import RequestedToolCall
 from tripwire.instrumentation.bedrock import converse
 from tripwire.instrumentation.bedrock.common import (
@@ -136,7 +136,8 @@ class FamilyFold:
             return True
         if not _NOVA_EVENTS.isdisjoint(payload):  # a Nova stream chunk
             if not isinstance(self._nova, converse.ConverseStreamAccumulator):
-                self._nova = converse.ConverseStreamAccumulator(_NO_REQUEST)
+                # (the Converse stream accumulator reads nothing from its request)
+                self._nova = converse.ConverseStreamAccumulator(None)  # type: ignore[arg-type]
             self._nova.add(payload)  # read only: no copy per chunk
             metadata = payload.get("metadata")
             if isinstance(metadata, Mapping) and isinstance(metadata.get("usage"), Mapping):
@@ -151,8 +152,7 @@ class FamilyFold:
             self._counts(None, payload["totalOutputTextTokenCount"])
         results = payload.get("results")
         if isinstance(results, list):  # a whole body: one result per numResults
-            total = 0
-            counted = False
+            counts: list[int] = []
             for position, item in enumerate(results):
                 if not isinstance(item, Mapping):
                     continue
@@ -160,10 +160,9 @@ class FamilyFold:
                 self._stop(position, item.get("completionReason"))
                 count = plausible_count(item.get("tokenCount"))
                 if count is not None:
-                    total += count
-                    counted = True
-            if counted:
-                self._counts(None, total)
+                    counts.append(count)
+            if counts:
+                self._counts(None, sum(counts))
         index = _index(payload.get("index"), 0)
         self._piece(index, payload.get("outputText"))  # stream chunks
         self._stop(index, payload.get("completionReason"))
@@ -312,5 +311,3 @@ def _get(obj: Any, key: str) -> Any:
 
 _LISTS = (("choices", FamilyFold._choice), ("outputs", FamilyFold._mistral_output),
           ("generations", FamilyFold._generation), ("completions", FamilyFold._completion))
-# The Converse stream accumulator reads nothing from its request.
-_NO_REQUEST: Request = None  # type: ignore[assignment]

@@ -113,7 +113,7 @@ def build_generic_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, 
 
 def _generic_request(attrs: dict[str, Any], model: str | None, stream: bool,
                      body: dict[str, Any] | None) -> Request:
-    embeddings = "embed" in (model or "").lower()
+    embeddings = model is not None and "embed" in model.lower()
     if body is not None:
         if not embeddings:  # sampling parameters mean nothing for an embeddings model
             for section, key, attr in _GENERIC_PARAMS:
@@ -204,9 +204,10 @@ class _FailedBody:
         pass
 
 
-def _take_body(response: Any) -> bytes | None:
+def _take_body(response: Any) -> Any:
     """Read the JSON response body and put an equivalent unread body back in its place."""
-    if not isinstance(response, dict) or "json" not in str(response.get("contentType", "")):
+    # (no content type: "None", not JSON)
+    if not isinstance(response, dict) or "json" not in str(response.get("contentType")):
         return None
     body = response.get("body")
     if body is None or not hasattr(body, "read"):
@@ -220,7 +221,7 @@ def _take_body(response: Any) -> bytes | None:
     from botocore.response import StreamingBody
 
     response["body"] = StreamingBody(io.BytesIO(data), len(data))
-    return data if isinstance(data, bytes) else None
+    return data  # (read as JSON only if it is bytes)
 
 
 def parse_response(response: Any, request: Request) -> Result:

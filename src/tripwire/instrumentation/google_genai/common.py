@@ -104,7 +104,8 @@ def genai_part(part: Any) -> dict[str, Any]:
     return {"type": type(part).__name__ if not isinstance(part, Mapping) else "unknown"}
 
 
-def _role(role: Any, parts: list[dict[str, Any]]) -> str:
+def _role(parts: list[dict[str, Any]], role: Any = None) -> str:
+    """The GenAI role of a message of ``parts``; bare parts (no role) are the user's."""
     if parts and all(p.get("type") == "tool_call_response" for p in parts):
         return "tool"
     if role == "model":
@@ -114,7 +115,7 @@ def _role(role: Any, parts: list[dict[str, Any]]) -> str:
 
 def content_message(item: Any) -> dict[str, Any]:
     parts = [genai_part(p) for p in field(item, "parts") or ()]
-    return content.message(_role(field(item, "role"), parts), parts)
+    return content.message(_role(parts, field(item, "role")), parts)
 
 
 def input_messages(contents: Any) -> list[dict[str, Any]]:
@@ -129,13 +130,13 @@ def input_messages(contents: Any) -> list[dict[str, Any]]:
             continue
         if _is_content(item):
             if pending:
-                messages.append(content.message(_role("user", pending), pending))
+                messages.append(content.message(_role(pending), pending))
                 pending = []
             messages.append(content_message(item))
         else:
             pending.append(genai_part(item))
     if pending:
-        messages.append(content.message(_role("user", pending), pending))
+        messages.append(content.message(_role(pending), pending))
     return messages
 
 

@@ -221,16 +221,13 @@ def _usage(result: Result, usages: list[Any], complete: bool) -> None:
     The API leaves zero counts out of the wire JSON (proto3): once a response reported its
     usage, a missing prompt count is 0, and a missing output count is 0 when the answer is
     complete; on a stream cut short the output stays unknown (and is estimated)."""
+    reports = [usage for usage in usages if usage is not None]
+    if not reports:
+        return
     totals: dict[str, int] = {}
-    reported = False
-    for usage in usages:
-        if usage is None:
-            continue
-        reported = True
+    for usage in reports:
         for key, value in _counts(usage).items():
             totals[key] = totals.get(key, 0) + value
-    if not reported:
-        return
     get_total = totals.get
     result.input_tokens = get_total("prompt_token_count", 0) + get_total(
         "tool_use_prompt_token_count", 0)
@@ -261,7 +258,7 @@ def _served_tier(result: Result, response: Any) -> None:
         traffic = enum_name(field(field(response, "usage_metadata"), "traffic_type"))
         tier = (_TRAFFIC_TIERS.get(traffic, traffic)
                 if traffic and traffic != "traffic_type_unspecified" else None)
-    if isinstance(tier, str) and tier:
+    if tier:  # (text by now: the header's, or the traffic type's name)
         result.attributes[semconv.TRIPWIRE_RESPONSE_SERVICE_TIER] = safe_text(tier.lower())
 
 

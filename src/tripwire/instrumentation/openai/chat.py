@@ -135,11 +135,9 @@ def _refusal_of(result: Result, refusal_text: Any, finish_reason: str | None,
 
 
 def _azure_filter_category(choice: Any) -> str | None:
-    # Azure OpenAI adds content_filter_results {category: {filtered: bool, severity}}.
+    # Azure OpenAI adds content_filter_results {category: {filtered: bool, severity}} (an
+    # extra field of the SDK's choice, read as an attribute like the others).
     results = get(choice, "content_filter_results")
-    if results is None:
-        extra = getattr(choice, "model_extra", None) or {}
-        results = extra.get("content_filter_results")
     if isinstance(results, dict):
         for category, verdict in results.items():
             if isinstance(verdict, dict) and verdict.get("filtered") is True:
@@ -168,9 +166,13 @@ def parse_response(response: Any, request: Request) -> Result:
         calls: list[RequestedToolCall] = []
         for call in items(get(message, "tool_calls")):
             fn = get(call, "function")
-            name = get(fn, "name") or get(get(call, "custom"), "name") or ""
-            args = get(fn, "arguments") if fn is not None else get(get(call, "custom"), "input")
-            calls.append(RequestedToolCall(get(call, "id"), name, args))
+            if fn is not None:
+                calls.append(RequestedToolCall(get(call, "id"), get(fn, "name") or "",
+                                               get(fn, "arguments")))
+            else:  # a custom tool: its input is free text, not JSON arguments
+                custom = get(call, "custom")
+                calls.append(RequestedToolCall(get(call, "id"), get(custom, "name") or "",
+                                               get(custom, "input"), freeform=True))
         result.tool_calls.extend(calls)
         answers.append((get(message, "content"), refusal, calls, finish))
     result.output_messages = lambda: [_output_message(*answer) for answer in answers]
@@ -210,7 +212,7 @@ class ChatStreamAccumulator:
         for choice in choices if type(choices) is list else ():
             position = getattr(choice, "index", 0)
             if type(position) is not int:
-                position = index(position)
+                position = 0  # (what fields.index makes of anything but an int)
             state = self._choices.get(position)
             if state is None:
                 state = self._choices[position] = _ChoiceState()

@@ -73,7 +73,7 @@ def chat_request(provider: str, attrs: dict[str, Any], kwargs: dict[str, Any], t
         system_texts=system_texts,
         input_messages=input_messages,
         system_instructions=system_instructions,
-        tool_definitions=(lambda: tools) if tools else None,
+        tool_definitions=lambda: tools,  # (none recorded when there are none)
         prompt_text=prompt_text,
     )
 

@@ -29,7 +29,7 @@ def build_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     put_number(attrs, semconv.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
     put_number(attrs, semconv.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
     text = kwargs.get("text")
-    fmt_type = get(get(text, "format"), "type") if given(text) else None
+    fmt_type = get(get(text, "format"), "type")  # (get reads None and sentinels as absent)
     if given(kwargs.get("text_format")) or fmt_type in ("json_schema", "json_object"):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
     elif fmt_type == "text":
@@ -149,7 +149,7 @@ def _parts(pieces: list[tuple[str, Any]]) -> list[dict[str, Any]]:
             parts.append(content.text_part(value))
         elif kind == "refusal":
             parts.append({"type": "refusal", "content": value})
-        else:
+        elif kind == "tool_call":
             parts.append(content.tool_call_part(value.id, value.name, value.arguments))
     return parts
 
