@@ -73,6 +73,16 @@ def no_refusal(a: dict[str, Any]) -> bool:
 # --- Chat Completions: finish reasons -----------------------------------------------------
 
 
+def assert_refusal_by_finish(a: Any, finish: str) -> None:
+    """A content-filter finish is a refusal told by the finish reason; any other is none."""
+    if finish == "content_filter":
+        assert a[sc.TRIPWIRE_REFUSAL] is True
+        assert a[sc.TRIPWIRE_REFUSAL_SOURCE] == "finish_reason"
+        assert a[sc.TRIPWIRE_REFUSAL_CATEGORY] == "content_filter"
+    else:
+        assert no_refusal(a)
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 @pytest.mark.parametrize("finish", ["stop", "length", "tool_calls", "function_call",
                                     "content_filter"])
@@ -84,12 +94,7 @@ def test_chat_finish_reason(env: Env, captured: None, finish: str, stream: bool)
     assert a[FINISH] == (finish,)
     assert outputs(env) == [{"role": "assistant", "finish_reason": finish,
                              "parts": [{"type": "text", "content": "Some answer"}]}]
-    if finish == "content_filter":
-        assert a[sc.TRIPWIRE_REFUSAL] is True
-        assert a[sc.TRIPWIRE_REFUSAL_SOURCE] == "finish_reason"
-        assert a[sc.TRIPWIRE_REFUSAL_CATEGORY] == "content_filter"
-    else:
-        assert no_refusal(a)
+    assert_refusal_by_finish(a, finish)
 
 
 def _completion(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -502,12 +507,7 @@ def test_responses_finish_reason(env: Env, captured: None, stream: bool, status:
     assert a[FINISH] == (finish,)
     assert outputs(env) == [{"role": "assistant", "finish_reason": finish,
                              "parts": [{"type": "text", "content": "Partial answer"}]}]
-    if finish == "content_filter":
-        assert a[sc.TRIPWIRE_REFUSAL] is True
-        assert a[sc.TRIPWIRE_REFUSAL_SOURCE] == "finish_reason"
-        assert a[sc.TRIPWIRE_REFUSAL_CATEGORY] == "content_filter"
-    else:
-        assert no_refusal(a)
+    assert_refusal_by_finish(a, finish)
 
 
 def _response(status: str | None, **extra: Any) -> dict[str, Any]:
