@@ -197,6 +197,9 @@ def _assert_within(sizes: dict[str, int], limits: dict[str, int],
 def test_tables_stay_bounded_in_size(llm: LLMEnv, clock: Clock, budgets_file: str,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prices, "_GENAI_MEMO_LIMIT", BOUND)  # reached at this count
+    # From empty memos: what earlier tests looked up (replay: hundreds of models) would
+    # otherwise decide where in the fill-and-drop cycle this test ends.
+    _compat.bound_genai_prices_memos(_compat.genai_prices_snapshot(), 0)
     replace_settings(state_max_entries=BOUND, state_ttl_seconds=TTL, budgets_file=budgets_file,
                      budget_trace_usd=1.0)
     pipeline = llm.pipeline
