@@ -602,6 +602,34 @@ def test_responses_output_pieces_in_order(env: Env, captured: None) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_responses_custom_tool_calls_are_tool_calls_with_free_text(
+        env: Env, captured: None, stream: bool) -> None:
+    output = [
+        {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_sql", "name": "run_sql",
+         "input": "select * from orders where id = 7", "status": "completed"},
+        {"type": "function_call", "id": "fc_1", "call_id": "call_w", "name": "get_weather",
+         "arguments": '{"city": '},
+        {"type": "custom_tool_call", "id": "ctc_2", "call_id": "call_x", "name": "nope",
+         "input": "x", "status": "completed"},
+    ]
+    env.server.enqueue(_final_only(_response("completed", output=output)) if stream
+                       else json_reply(_response("completed", output=output)))
+    respond(env, stream, tools=[
+        {"type": "custom", "name": "run_sql"},
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}])
+    a = attrs(env)
+    assert a[FINISH] == ("tool_calls",)
+    assert a[sc.TRIPWIRE_TOOL_CALL_NAMES] == ("run_sql", "get_weather", "nope")
+    assert a[sc.TRIPWIRE_TOOL_CALL_IDS] == ("call_sql", "call_w", "call_x")
+    # Only the function call's arguments are JSON to check; a custom tool's text is not.
+    assert a[sc.TRIPWIRE_TOOL_CALL_INVALID_ARGUMENTS] == ("get_weather",)
+    assert a[sc.TRIPWIRE_TOOL_CALL_UNKNOWN_NAMES] == ("nope",)
+    assert outputs(env)[0]["parts"][0] == {
+        "type": "tool_call", "name": "run_sql", "id": "call_sql",
+        "arguments": "select * from orders where id = 7"}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_responses_usage_details_id_model_and_tier(env: Env, stream: bool) -> None:
     env.server.enqueue(responses_reply("ok", usage=(200, 40, 150, 30), id="resp_abc"))
     respond(env, stream, service_tier="flex")

@@ -129,6 +129,11 @@ def parse_response(response: Any, request: Request) -> Result:
                                      get(item, "arguments"))
             result.tool_calls.append(call)
             pieces.append(("tool_call", call))
+        elif kind == "custom_tool_call":  # a custom tool's input is free text, not JSON
+            call = RequestedToolCall(get(item, "call_id"), get(item, "name") or "",
+                                     get(item, "input"), freeform=True)
+            result.tool_calls.append(call)
+            pieces.append(("tool_call", call))
     finish = _finish_reason(response, bool(result.tool_calls))
     if finish:
         result.finish_reasons.append(finish)
