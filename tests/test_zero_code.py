@@ -16,6 +16,7 @@ from processors.otlp_receiver import OTLPReceiver
 # A "foreign instrumentor": plain tracer spans with GenAI semconv attributes.
 APP = textwrap.dedent("""
     import os
+    import sys
     from opentelemetry import trace
     from opentelemetry.trace import SpanKind
 
@@ -30,7 +31,9 @@ APP = textwrap.dedent("""
                                                           "gen_ai.request.model": model}) as s:
                 s.set_attribute("gen_ai.usage.input_tokens", inp)
                 s.set_attribute("gen_ai.usage.output_tokens", out)
-    print("provider:", type(trace.get_tracer_provider()).__name__)
+    # One write: print() writes its arguments one by one, and the batch export thread's
+    # console tree (one write per trace) could land between them.
+    sys.stdout.write(f"provider: {type(trace.get_tracer_provider()).__name__}\\n")
 """)
 
 
