@@ -98,3 +98,27 @@ def test_a_real_call_redacts_every_email_and_card_in_every_message(
         f"Mail {R('email')} and {R('email')}; cards {R('card')} and {R('card')}.")
     assert got["parts"][0]["content"] == (
         f"Done: wrote to {R('email')} and {R('email')}, charged {R('card')}.")
+
+
+# --- the RE2 engine, imported on first use -----------------------------------------------------
+
+
+def test_re2_engine_is_the_re2_module_once_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tripwire._core import redaction
+
+    # From "not loaded yet": a module loaded by an earlier test would hide the import step.
+    monkeypatch.setattr(redaction, "_re2", redaction._UNLOADED)
+    engine = redaction._re2_engine()
+    assert engine is not None and engine.__name__ == "re2"
+    assert redaction._re2_engine() is engine  # loaded once, then kept
+
+
+def test_without_the_re2_extra_the_engine_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tripwire._core import redaction
+
+    monkeypatch.setattr(redaction, "_re2", redaction._UNLOADED)
+    monkeypatch.setitem(sys.modules, "re2", None)  # `import re2` raises ImportError
+    assert redaction._re2_engine() is None
+    assert redaction._re2 is None  # remembered: not tried again on every pattern
