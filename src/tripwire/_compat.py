@@ -27,6 +27,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+# The API's metrics module (the API only, as this module's rules allow): read by
+# global_meter_provider() on every call of an instrumentor without a processor.
+from opentelemetry.metrics import _internal as _metrics_internal
+
 if TYPE_CHECKING:  # resolved lazily at run time, see __getattr__
     from opentelemetry.sdk._configuration import _OTelSDKConfigurator as OTelSDKConfigurator
 
@@ -68,9 +72,7 @@ def global_meter_provider() -> Any:
     ``opentelemetry.metrics._internal`` answers without it; when the environment names a
     provider, or the global is not there (another API version), the public getter is used.
     Checked: opentelemetry-api 1.45.2."""
-    from opentelemetry.metrics import _internal as metrics_internal
-
-    provider = getattr(metrics_internal, "_METER_PROVIDER", _MISSING)
+    provider = getattr(_metrics_internal, "_METER_PROVIDER", _MISSING)
     if provider is _MISSING or (provider is None and _meter_provider_named):
         from opentelemetry.metrics import get_meter_provider
 
