@@ -129,3 +129,30 @@ def enriched_pipeline(instrumentor_class: type) -> Iterator[InMemorySpanExporter
     finally:
         instrumentor.uninstrument()
         provider.shutdown()
+
+
+@contextmanager
+def enriched_with_server(settings: Settings, instrumentors: list[Any]
+                         ) -> Iterator[tuple[Any, InMemorySpanExporter, InMemoryMetricReader]]:
+    """``settings`` in force, ``instrumentors`` installed on a provider whose spans go through
+    ``EnrichingSpanProcessor`` (its metrics to an in-memory reader), and a fake OpenAI server;
+    yields (server, exporter, reader) and undoes it all afterwards."""
+    from tripwire.processors import EnrichingSpanProcessor
+    from tripwire.testing import FakeOpenAIServer
+
+    set_settings(settings)
+    exporter = InMemorySpanExporter()
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    provider = TracerProvider()
+    provider.add_span_processor(EnrichingSpanProcessor(SimpleSpanProcessor(exporter),
+                                                       meter_provider=meter_provider))
+    for inst in instrumentors:
+        inst.instrument(tracer_provider=provider, meter_provider=meter_provider)
+    try:
+        with FakeOpenAIServer() as server:
+            yield server, exporter, reader
+    finally:
+        for inst in instrumentors:
+            inst.uninstrument()
+        provider.shutdown()

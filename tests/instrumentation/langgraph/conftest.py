@@ -10,21 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire.instrumentation.langchain import LangChainInstrumentor
 from tripwire.instrumentation.langgraph import LangGraphInstrumentor
 from tripwire.instrumentation.openai import OpenAIInstrumentor
-from tripwire.processors import EnrichingSpanProcessor
-from tripwire.runtime import set_settings
 from tripwire.settings import Settings
 from tripwire.testing import FakeOpenAIServer
 
-from ..telemetry_env import SpanQueries
+from ..telemetry_env import SpanQueries, enriched_with_server
 
 pytest.importorskip("langgraph")
 langchain_openai = pytest.importorskip("langchain_openai")
@@ -43,24 +38,9 @@ class GraphEnv(SpanQueries):
 
 
 def graph_env(settings: Settings) -> Iterator[GraphEnv]:
-    set_settings(settings)
-    exporter = InMemorySpanExporter()
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    provider = TracerProvider()
-    provider.add_span_processor(EnrichingSpanProcessor(SimpleSpanProcessor(exporter),
-                                                       meter_provider=meter_provider))
-    instrumentors: list[Any] = [LangGraphInstrumentor(), OpenAIInstrumentor(),
-                                LangChainInstrumentor()]
-    for inst in instrumentors:
-        inst.instrument(tracer_provider=provider, meter_provider=meter_provider)
-    try:
-        with FakeOpenAIServer() as server:
-            yield GraphEnv(server, exporter, reader)
-    finally:
-        for inst in instrumentors:
-            inst.uninstrument()
-        provider.shutdown()
+    with enriched_with_server(settings, [LangGraphInstrumentor(), OpenAIInstrumentor(),
+                                         LangChainInstrumentor()]) as (server, exporter, reader):
+        yield GraphEnv(server, exporter, reader)
 
 
 @pytest.fixture

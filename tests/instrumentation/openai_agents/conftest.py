@@ -9,20 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tripwire.instrumentation.openai import OpenAIInstrumentor
 from tripwire.instrumentation.openai_agents import OpenAIAgentsInstrumentor
-from tripwire.processors import EnrichingSpanProcessor
-from tripwire.runtime import set_settings
 from tripwire.settings import Settings
 from tripwire.testing import FakeOpenAIServer
 
-from ..telemetry_env import SpanQueries
+from ..telemetry_env import SpanQueries, enriched_with_server
 
 agents = pytest.importorskip("agents")
 
@@ -39,27 +34,15 @@ class AgentsEnv(SpanQueries):
 
 
 def _env(settings: Settings, with_openai: bool) -> Iterator[AgentsEnv]:
-    set_settings(settings)
     # Only ours: the SDK's default processor would try to export to OpenAI's dashboard.
     agents.set_trace_processors([])
-    exporter = InMemorySpanExporter()
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    provider = TracerProvider()
-    provider.add_span_processor(EnrichingSpanProcessor(SimpleSpanProcessor(exporter),
-                                                       meter_provider=meter_provider))
     instrumentors: list[Any] = [OpenAIAgentsInstrumentor()]
     if with_openai:
         instrumentors.append(OpenAIInstrumentor())
-    for inst in instrumentors:
-        inst.instrument(tracer_provider=provider, meter_provider=meter_provider)
     try:
-        with FakeOpenAIServer() as server:
+        with enriched_with_server(settings, instrumentors) as (server, exporter, reader):
             yield AgentsEnv(server, exporter, reader)
     finally:
-        for inst in instrumentors:
-            inst.uninstrument()
-        provider.shutdown()
         agents.set_trace_processors([])
 
 
